@@ -1,0 +1,220 @@
+//! The command line: every subcommand and flag, with the help text that teaches it.
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hedge",
+    version,
+    about = "Measure what a language model does not know, token by token.",
+    long_about = "hedge runs a language model, keeps the next-token distribution of every step, and \
+turns it into uncertainty scores from the research literature (higher = less sure).\n\n\
+Models are Hugging Face llama-family folders (Llama, Qwen2, Mistral, SmolLM) with config.json, \
+model.safetensors and tokenizer.json, or hf:ORG/NAME[@REVISION] to download one."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Generate an answer, colour each token by its probability, and score it.
+    #[command(
+        long_about = "Generate an answer to PROMPT and show how sure the model was.\n\n\
+Each token is coloured by its probability (green ≥ 0.9, yellow ≥ 0.5, red below; only on a terminal), \
+then a table gives every white-box uncertainty estimator (higher = less sure).\n\n\
+Examples:\n  hedge generate --model ./SmolLM2-135M \"The capital of France is\"\n  \
+hedge generate --model ./SmolLM2-135M-Instruct --chat \"What is 2+2?\" --json\n  \
+hedge generate --model hf:HuggingFaceTB/SmolLM2-135M --temperature 0.7 --seed 1 \"Once upon a time\""
+    )]
+    Generate(GenerateArgs),
+    /// Score a response someone already generated, teacher-forced (one or a JSONL file of many).
+    #[command(
+        long_about = "Score a given RESPONSE to a PROMPT, teacher-forced: the same per-token \
+records and estimator scores as if the model had written it, in one forward pass.\n\n\
+With --input FILE.jsonl, each line is {\"prompt\": ..., \"response\": ...} (other fields are kept); \
+each output line adds \"tokens\" and \"scores\", or \"error\" for a bad line, whose number is also \
+printed; the other lines are still scored.\n\n\
+Examples:\n  hedge score --model ./m --prompt \"2+2=\" --response \"4\"\n  \
+hedge score --model ./m --input generations.jsonl --output scored.jsonl"
+    )]
+    Score(ScoreArgs),
+    /// Measure speed: decoding with and without statistics, prefill and decode tokens/s.
+    Bench(BenchArgs),
+    /// Developer tools: write random-weight checkpoints for tests and benchmarks.
+    Dev(DevArgs),
+}
+
+/// Where the model comes from and how it runs.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// A Hugging Face model folder, or hf:ORG/NAME[@REVISION] (downloaded into the HF cache,
+    /// honouring HF_HOME).
+    #[arg(long, short = 'm', value_name = "PATH|hf:ORG/NAME")]
+    pub model: String,
+    /// Device to run on: cpu, or cuda[:N] when hedge is built with `--features cuda`.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// Which estimators to report.
+#[derive(Args, Debug, Clone)]
+pub struct EstimatorArgs {
+    /// Comma-separated estimator names, or "all" (the white-box estimators of METHODS §2):
+    /// msp, perplexity, mean_token_entropy, max_token_entropy, geo_mean_prob, arith_mean_prob,
+    /// mean_kurtosis, chow_quantile:ALPHA.
+    #[arg(long, short = 'e', default_value = "all", value_name = "LIST")]
+    pub estimators: String,
+    /// How many alternative tokens each token record keeps, with their log-probabilities.
+    #[arg(long, default_value_t = 5, value_name = "K")]
+    pub top_logprobs: usize,
+}
+
+/// Output format.
+#[derive(Args, Debug, Clone)]
+pub struct OutputArgs {
+    /// Print one JSON object: {text, tokens: [...], scores: {...}, ...}.
+    #[arg(long)]
+    pub json: bool,
+    /// Never colour the tokens (colour is only used on a terminal anyway).
+    #[arg(long)]
+    pub no_color: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The prompt.
+    pub prompt: String,
+    /// Render the prompt as a user turn of the model's chat template.
+    #[arg(long)]
+    pub chat: bool,
+    /// Sampling temperature; 0 is greedy decoding.
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f64,
+    /// Sample only among the K most likely tokens.
+    #[arg(long, value_name = "K")]
+    pub top_k: Option<usize>,
+    /// Sample only among the most likely tokens holding mass P (nucleus sampling).
+    #[arg(long, value_name = "P")]
+    pub top_p: Option<f64>,
+    /// Seed of the random stream: the same seed gives the same text.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Stop after this many new tokens.
+    #[arg(long, default_value_t = 64)]
+    pub max_tokens: usize,
+    /// Stop when the text contains this string (repeatable); the text is cut before it.
+    #[arg(long, value_name = "TEXT")]
+    pub stop: Vec<String>,
+    #[command(flatten)]
+    pub estimators: EstimatorArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ScoreArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The prompt the response answers.
+    #[arg(long, required_unless_present = "input", conflicts_with = "input")]
+    pub prompt: Option<String>,
+    /// The response to score.
+    #[arg(long, required_unless_present = "input", conflicts_with = "input")]
+    pub response: Option<String>,
+    /// A JSONL file of {"prompt", "response"} objects to score, one per line.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub input: Option<std::path::PathBuf>,
+    /// Where to write the scored JSONL (default: standard output).
+    #[arg(long, value_name = "FILE.jsonl", requires = "input")]
+    pub output: Option<std::path::PathBuf>,
+    /// Render prompts as a user turn of the model's chat template.
+    #[arg(long)]
+    pub chat: bool,
+    #[command(flatten)]
+    pub estimators: EstimatorArgs,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub which: BenchCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Greedy decoding tokens/s with every statistic and white-box estimator on vs off, in one run.
+    Whitebox(BenchWhiteboxArgs),
+    /// Prefill and decode tokens/s at batch 1.
+    Decode(BenchDecodeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchWhiteboxArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Tokens decoded per run.
+    #[arg(long, default_value_t = 64)]
+    pub tokens: usize,
+    /// Runs of each variant, interleaved; the best of each is reported.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchDecodeArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Prompt length for the prefill measurement.
+    #[arg(long, default_value_t = 128)]
+    pub prompt_tokens: usize,
+    /// Tokens decoded one at a time after the prompt.
+    #[arg(long, default_value_t = 64)]
+    pub new_tokens: usize,
+    /// Repetitions; the best is reported.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DevArgs {
+    #[command(subcommand)]
+    pub which: DevCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DevCommand {
+    /// Write a loadable random-weight checkpoint (weights, tokenizer, chat template) for a
+    /// llama-family config.json.
+    #[command(
+        long_about = "Write a loadable random-weight checkpoint for any llama-family \
+config.json: model.safetensors (f32), a byte-level BPE tokenizer.json with exactly vocab_size \
+tokens, tokenizer_config.json with a ChatML chat template, and generation_config.json.\n\n\
+Example:\n  hedge dev random-model --config smollm2-135m.json --out /tmp/smollm2-random --seed 0"
+    )]
+    RandomModel(RandomModelArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RandomModelArgs {
+    /// A llama-family config.json (Llama, Qwen2, Mistral).
+    #[arg(long)]
+    pub config: std::path::PathBuf,
+    /// Output folder (created if missing).
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+    /// Seed of the weights.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}

@@ -1,0 +1,146 @@
+//! `hedge bench`: speed measured as ratios in one run, never as a bare pass/fail time.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use hedge_core::{score_all, EstimatorSpec};
+use hedge_engine::{LocalModel, LogitsAt, SamplingParams, SeqInput, Stats};
+use serde_json::json;
+
+use crate::args::{BenchArgs, BenchCommand, BenchDecodeArgs, BenchWhiteboxArgs};
+
+pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
+    match a.which {
+        BenchCommand::Whitebox(w) => whitebox(w),
+        BenchCommand::Decode(d) => decode(d),
+    }
+}
+
+/// A deterministic prompt of `n` ids from the middle of the vocabulary (no special tokens).
+fn bench_prompt(model: &LocalModel, n: usize) -> Vec<u32> {
+    let v = model.decoder.config().vocab_size as u64;
+    (0..n as u64)
+        .map(|i| (300 + (i * 7919) % (v - 300).max(1)) as u32 % v as u32)
+        .collect()
+}
+
+fn whitebox(a: BenchWhiteboxArgs) -> anyhow::Result<ExitCode> {
+    let model = super::load_model(&a.model)?;
+    let prompt = bench_prompt(&model, 16);
+    let params = SamplingParams {
+        max_tokens: a.tokens,
+        ignore_eos: true,
+        ..SamplingParams::default()
+    };
+    let specs = EstimatorSpec::whitebox_all();
+    let mut best_off = f64::INFINITY;
+    let mut best_on = f64::INFINITY;
+    let mut n_scores = 0;
+    // Warm-up, then interleave the two variants so that both see the same machine load.
+    model.sample(&prompt, 1, &params, 5, Stats::Off)?;
+    for _ in 0..a.rounds.max(1) {
+        let t = Instant::now();
+        model.sample(&prompt, 1, &params, 5, Stats::Off)?;
+        best_off = best_off.min(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let gens = model.sample(&prompt, 1, &params, 5, Stats::On)?;
+        let scores = score_all(&specs, &gens[0].tokens);
+        best_on = best_on.min(t.elapsed().as_secs_f64());
+        n_scores = scores.len();
+    }
+    let off = a.tokens as f64 / best_off;
+    let on = a.tokens as f64 / best_on;
+    let ratio = on / off;
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        serde_json::to_writer(
+            &mut out,
+            &json!({
+                "bench": "whitebox", "model": model.name, "tokens": a.tokens,
+                "plain_tok_s": off, "whitebox_tok_s": on, "ratio": ratio, "estimators": n_scores,
+            }),
+        )?;
+        writeln!(out)?;
+    } else {
+        writeln!(
+            out,
+            "model {}: greedy decoding of {} tokens, best of {} rounds",
+            model.name, a.tokens, a.rounds
+        )?;
+        writeln!(
+            out,
+            "plain greedy                           {off:8.1} tokens/s"
+        )?;
+        writeln!(
+            out,
+            "with statistics + {n_scores} estimators         {on:8.1} tokens/s"
+        )?;
+        writeln!(out, "ratio (on / off)                       {ratio:8.3}")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn decode(a: BenchDecodeArgs) -> anyhow::Result<ExitCode> {
+    let model = super::load_model(&a.model)?;
+    let prompt = bench_prompt(&model, a.prompt_tokens.max(1));
+    let mut best_prefill = f64::INFINITY;
+    let mut best_decode = f64::INFINITY;
+    for round in 0..=a.rounds.max(1) {
+        let mut cache = model.decoder.new_cache();
+        let t = Instant::now();
+        let logits = model.decoder.forward_seqs(
+            &mut [SeqInput {
+                tokens: &prompt,
+                cache: Some(&mut cache),
+            }],
+            LogitsAt::Last,
+        )?;
+        let row: Vec<f32> = logits.squeeze(0)?.to_vec1()?;
+        let prefill = t.elapsed().as_secs_f64();
+        let mut next = hedge_engine::sampling::argmax(&row);
+        let t = Instant::now();
+        for _ in 0..a.new_tokens {
+            let logits = model.decoder.forward_seqs(
+                &mut [SeqInput {
+                    tokens: &[next],
+                    cache: Some(&mut cache),
+                }],
+                LogitsAt::Last,
+            )?;
+            let row: Vec<f32> = logits.squeeze(0)?.to_vec1()?;
+            next = hedge_engine::sampling::argmax(&row);
+        }
+        let decode = t.elapsed().as_secs_f64();
+        if round > 0 {
+            // round 0 is the warm-up
+            best_prefill = best_prefill.min(prefill);
+            best_decode = best_decode.min(decode);
+        }
+    }
+    let prefill_tok_s = prompt.len() as f64 / best_prefill;
+    let decode_tok_s = a.new_tokens as f64 / best_decode;
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        serde_json::to_writer(
+            &mut out,
+            &json!({
+                "impl": "hedge", "model": model.name, "prompt_tokens": prompt.len(),
+                "new_tokens": a.new_tokens, "prefill_tok_s": prefill_tok_s, "decode_tok_s": decode_tok_s,
+            }),
+        )?;
+        writeln!(out)?;
+    } else {
+        writeln!(
+            out,
+            "model {}: batch 1, f32, {} prompt tokens, {} new tokens, best of {} rounds",
+            model.name,
+            prompt.len(),
+            a.new_tokens,
+            a.rounds
+        )?;
+        writeln!(out, "prefill  {prefill_tok_s:8.1} tokens/s")?;
+        writeln!(out, "decode   {decode_tok_s:8.1} tokens/s")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,69 @@
+//! `hedge generate`: answer a prompt, colour each token by its probability, and score it.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use hedge_core::score_all;
+use hedge_engine::{Backend, GenerationRequest, SamplingParams};
+use serde_json::json;
+
+use crate::args::GenerateArgs;
+use crate::render;
+
+pub fn run(a: GenerateArgs) -> anyhow::Result<ExitCode> {
+    let specs = super::estimators(&a.estimators.estimators)?;
+    let sampling = SamplingParams {
+        temperature: a.temperature,
+        top_k: a.top_k,
+        top_p: a.top_p,
+        seed: a.seed,
+        max_tokens: a.max_tokens,
+        stop: a.stop.clone(),
+        ignore_eos: false,
+    };
+    sampling.validate()?;
+    let model = super::load_model(&a.model)?;
+    let req = GenerationRequest {
+        prompt: a.prompt.clone(),
+        chat: a.chat,
+        sampling,
+        top_logprobs: a.estimators.top_logprobs,
+    };
+    let start = Instant::now();
+    let gen = model.generate(&req)?;
+    let secs = start.elapsed().as_secs_f64();
+    let scores = score_all(&specs, &gen.tokens);
+    let mut out = std::io::stdout().lock();
+    if a.output.json {
+        let v = json!({
+            "model": model.name,
+            "prompt": a.prompt,
+            "text": gen.text,
+            "finish_reason": gen.finish_reason,
+            "prompt_tokens": gen.prompt_tokens,
+            "tokens": gen.tokens,
+            "scores": scores,
+        });
+        serde_json::to_writer_pretty(&mut out, &v)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let colored = render::use_color(a.output.no_color);
+    render::write_tokens(&mut out, &gen.text, &gen.tokens, colored)?;
+    writeln!(out)?;
+    render::write_scores(&mut out, &scores)?;
+    writeln!(
+        out,
+        "\n{} tokens, finish: {}, {:.1} tokens/s",
+        gen.tokens.len(),
+        serde_json::to_value(gen.finish_reason)?
+            .as_str()
+            .unwrap_or("?"),
+        gen.tokens.len() as f64 / secs.max(1e-9)
+    )?;
+    if colored {
+        render::write_legend(&mut out)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,131 @@
+//! `hedge score`: teacher-forced records and scores for responses that already exist.
+
+use std::io::{BufRead, BufWriter, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use hedge_core::{score_all, EstimatorSpec};
+use hedge_engine::{Backend, LocalModel, ScoreRequest};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+
+use crate::args::ScoreArgs;
+use crate::render;
+
+pub fn run(a: ScoreArgs) -> anyhow::Result<ExitCode> {
+    let specs = super::estimators(&a.estimators.estimators)?;
+    let model = super::load_model(&a.model)?;
+    match &a.input {
+        Some(path) => score_file(&model, &a, &specs, path),
+        None => {
+            let req = ScoreRequest {
+                prompt: a.prompt.clone().unwrap_or_default(),
+                response: a.response.clone().unwrap_or_default(),
+                chat: a.chat,
+                top_logprobs: a.estimators.top_logprobs,
+            };
+            let gen = model.score(&req)?;
+            let scores = score_all(&specs, &gen.tokens);
+            let mut out = std::io::stdout().lock();
+            if a.out.json {
+                let v = json!({
+                    "model": model.name,
+                    "prompt": req.prompt,
+                    "text": gen.text,
+                    "prompt_tokens": gen.prompt_tokens,
+                    "tokens": gen.tokens,
+                    "scores": scores,
+                });
+                serde_json::to_writer_pretty(&mut out, &v)?;
+                writeln!(out)?;
+            } else {
+                let colored = render::use_color(a.out.no_color);
+                render::write_tokens(&mut out, &gen.text, &gen.tokens, colored)?;
+                writeln!(out)?;
+                render::write_scores(&mut out, &scores)?;
+                if colored {
+                    render::write_legend(&mut out)?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Scores one JSONL line; the error says what is wrong with it.
+fn score_line(
+    model: &LocalModel,
+    a: &ScoreArgs,
+    specs: &[EstimatorSpec],
+    line: &str,
+) -> anyhow::Result<Value> {
+    let mut obj: serde_json::Map<String, Value> =
+        serde_json::from_str(line).context("not a JSON object")?;
+    let field = |name: &str| -> anyhow::Result<String> {
+        match obj.get(name) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(_) => anyhow::bail!("field \"{name}\" must be a string"),
+            None => anyhow::bail!("missing field \"{name}\""),
+        }
+    };
+    let req = ScoreRequest {
+        prompt: field("prompt")?,
+        response: field("response")?,
+        chat: a.chat,
+        top_logprobs: a.estimators.top_logprobs,
+    };
+    let gen = model.score(&req)?;
+    let scores = score_all(specs, &gen.tokens);
+    obj.insert("prompt_tokens".into(), json!(gen.prompt_tokens));
+    obj.insert("tokens".into(), serde_json::to_value(&gen.tokens)?);
+    obj.insert("scores".into(), serde_json::to_value(&scores)?);
+    Ok(Value::Object(obj))
+}
+
+fn score_file(
+    model: &LocalModel,
+    a: &ScoreArgs,
+    specs: &[EstimatorSpec],
+    path: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l))
+        .filter(|(_, l)| !l.trim().is_empty())
+        .collect();
+    let mut out: Box<dyn Write> = match &a.output {
+        Some(p) => Box::new(BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    let bar = ProgressBar::new(lines.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} lines  {per_sec}  ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut failed = 0usize;
+    for (n, line) in &lines {
+        match score_line(model, a, specs, line) {
+            Ok(v) => serde_json::to_writer(&mut out, &v)?,
+            Err(e) => {
+                failed += 1;
+                bar.suspend(|| eprintln!("{}:{n}: {e:#}", path.display()));
+                serde_json::to_writer(&mut out, &json!({"line": n, "error": format!("{e:#}")}))?;
+            }
+        }
+        writeln!(out)?;
+        bar.inc(1);
+    }
+    out.flush()?;
+    bar.finish_and_clear();
+    eprintln!("scored {} of {} lines", lines.len() - failed, lines.len());
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

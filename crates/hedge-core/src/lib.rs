@@ -1,0 +1,50 @@
+//! hedge's math: per-step token statistics, white-box uncertainty estimators and their
+//! scores. No I/O, no candle: it builds in seconds and tests in milliseconds.
+//!
+//! - [`stats`]: the statistics of one decoding step (logprob, entropy, margin, kurtosis,
+//!   top-k), computed once from the logits (METHODS §1).
+//! - [`token`]: [`TokenRecord`], what the engine keeps of each step.
+//! - [`estimators`]: the [`Estimator`] trait and the white-box estimators of METHODS §2,
+//!   named by [`EstimatorSpec`] (`msp`, `chow_quantile:0.1`, …).
+//! - [`scores`]: [`Scores`], estimator name → uncertainty, in order.
+//!
+//! Every estimator returns an **uncertainty**: higher = less sure.
+//!
+//! ```
+//! use hedge_core::{score_all, EstimatorSpec, StatsScratch, StepStats, TokenRecord};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Two decoding steps over a vocabulary of 4 tokens, and the token chosen at each.
+//! let steps: [(&[f32], u32); 2] = [(&[2.0, 0.5, 0.1, -1.0], 0), (&[0.0, 0.0, 0.0, 0.0], 3)];
+//! let mut scratch = StatsScratch::new(); // reused from step to step
+//! let mut tokens = Vec::new();
+//! for (logits, chosen) in steps {
+//!     let stats = StepStats::compute_with(&mut scratch, logits, chosen, 2)?;
+//!     // The engine passes real token texts; this example has no tokenizer.
+//!     tokens.push(TokenRecord::from_stats(chosen, String::new(), stats, |_| String::new()));
+//! }
+//! // The second step is uniform over 4 tokens: p = 1/4, entropy ln 4.
+//! assert!((tokens[1].logprob - 0.25f64.ln()).abs() < 1e-12);
+//! assert!((tokens[1].entropy - 4f64.ln()).abs() < 1e-12);
+//!
+//! let specs = EstimatorSpec::parse_list("msp,perplexity,chow_quantile:0.1")?;
+//! let scores = score_all(&specs, &tokens);
+//! let msp = -(tokens[0].logprob + tokens[1].logprob);
+//! assert_eq!(scores.get("msp"), Some(msp));
+//! let json = serde_json::to_string(&scores)?;
+//! assert!(json.starts_with(r#"{"msp":"#) && json.contains(r#""chow_quantile:0.1":"#));
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod error;
+pub mod estimators;
+pub mod scores;
+pub mod stats;
+pub mod token;
+
+pub use error::{CoreError, Result};
+pub use estimators::{score_all, score_with, Estimator, EstimatorSpec, Evidence, Need};
+pub use scores::Scores;
+pub use stats::{StatsScratch, StepStats};
+pub use token::{TokenRecord, TopToken};

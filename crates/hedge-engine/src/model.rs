@@ -1,0 +1,342 @@
+//! `LocalModel`: a checkpoint loaded on candle, decoding n sequences from one prefilled prompt and
+//! keeping the statistics of every step; and teacher-forced scoring of given responses.
+
+use candle_core::{DType, Device, Tensor};
+use hedge_core::stats::{StatsScratch, StepStats};
+use hedge_core::token::TokenRecord;
+
+use crate::checkpoint::{read_text, Checkpoint};
+use crate::error::{EngineError, Result};
+use crate::generation::{Backend, FinishReason, Generation, GenerationRequest, ScoreRequest};
+use crate::llama::{Llama, LogitsAt, SeqInput};
+use crate::sampling::{Sampler, SamplingParams};
+use crate::tokenizer::TextTokenizer;
+
+/// A llama-family checkpoint with its tokenizer, ready to run.
+#[derive(Debug, Clone)]
+pub struct LocalModel {
+    pub name: String,
+    pub decoder: Llama,
+    pub tokenizer: TextTokenizer,
+    /// Every id that ends a sequence (generation_config.json, config.json, tokenizer_config.json).
+    pub eos_ids: Vec<u32>,
+}
+
+/// The statistics switched on for a decoding run. `hedge bench whitebox` turns them off to
+/// measure their cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stats {
+    On,
+    Off,
+}
+
+/// One decoded sequence before its text is assembled.
+#[derive(Debug)]
+struct Seq {
+    ids: Vec<u32>,
+    records: Vec<TokenRecord>,
+    pieces: Vec<String>,
+    text: String,
+    done: Option<FinishReason>,
+    sampler: Sampler,
+}
+
+impl LocalModel {
+    /// Loads `spec` (a folder, or `hf:ORG/NAME[@REV]`) in f32 on `device`.
+    ///
+    /// # Errors
+    /// Names the missing or malformed file, or the tensor of the wrong shape.
+    pub fn load(spec: &str, device: &Device) -> Result<Self> {
+        let ckpt = Checkpoint::open(spec)?;
+        let vb = ckpt.var_builder(DType::F32, device)?;
+        let decoder = Llama::new(&ckpt.config, vb)?;
+        let tokenizer = TextTokenizer::load(&ckpt.tokenizer, ckpt.tokenizer_config.as_deref())?;
+        let mut eos_ids = Vec::new();
+        if let Some(path) = &ckpt.generation_config {
+            let json: serde_json::Value = serde_json::from_str(&read_text(path)?)
+                .map_err(|e| EngineError::bad_file(path, e))?;
+            if let Ok(ids) =
+                serde_json::from_value::<crate::config::TokenIds>(json["eos_token_id"].clone())
+            {
+                eos_ids.extend(ids.to_vec());
+            }
+        }
+        if let Some(ids) = &ckpt.config.eos_token_id {
+            eos_ids.extend(ids.to_vec());
+        }
+        if let Some(id) = tokenizer.eos_token().and_then(|t| tokenizer.token_id(t)) {
+            eos_ids.push(id);
+        }
+        eos_ids.sort_unstable();
+        eos_ids.dedup();
+        let name = ckpt
+            .dir
+            .file_name()
+            .map_or_else(|| spec.to_string(), |n| n.to_string_lossy().into_owned());
+        Ok(Self {
+            name,
+            decoder,
+            tokenizer,
+            eos_ids,
+        })
+    }
+
+    fn context(&self) -> usize {
+        self.decoder.config().max_position_embeddings
+    }
+
+    /// The ids of a prompt, checked against the context window.
+    ///
+    /// # Errors
+    /// When the prompt is empty after tokenization or longer than the context.
+    pub fn prompt_ids(&self, prompt: &str, chat: bool) -> Result<Vec<u32>> {
+        let ids = self.tokenizer.prompt_ids(prompt, chat)?;
+        if ids.is_empty() {
+            return Err(EngineError::InvalidParam {
+                name: "prompt",
+                value: "\"\"".into(),
+                allowed: "the prompt must have at least one token (this tokenizer adds no BOS token to condition on)",
+            });
+        }
+        if ids.len() >= self.context() {
+            return Err(EngineError::TooLong {
+                what: "the prompt",
+                len: ids.len(),
+                max: self.context(),
+            });
+        }
+        Ok(ids)
+    }
+
+    /// Draws `n` continuations of `prompt_ids`: the prompt is prefilled once, its cache forked n
+    /// ways, and the n sequences decoded as one batch, each with its own seeded stream
+    /// (stream i of `params.seed`) and its own stop.
+    ///
+    /// # Errors
+    /// On bad parameters or a model failure.
+    pub fn sample(
+        &self,
+        prompt_ids: &[u32],
+        n: usize,
+        params: &SamplingParams,
+        top_logprobs: usize,
+        stats: Stats,
+    ) -> Result<Vec<Generation>> {
+        params.validate()?;
+        if prompt_ids.len() >= self.context() {
+            return Err(EngineError::TooLong {
+                what: "the prompt",
+                len: prompt_ids.len(),
+                max: self.context(),
+            });
+        }
+        let mut prefill_cache = self.decoder.new_cache();
+        let logits = self.decoder.forward_seqs(
+            &mut [SeqInput {
+                tokens: prompt_ids,
+                cache: Some(&mut prefill_cache),
+            }],
+            LogitsAt::Last,
+        )?;
+        let first_row: Vec<f32> = logits.squeeze(0)?.to_vec1()?;
+        let mut caches = Vec::with_capacity(n);
+        for _ in 1..n {
+            caches.push(prefill_cache.fork()?);
+        }
+        caches.insert(0, prefill_cache);
+        let mut seqs: Vec<Seq> = (0..n)
+            .map(|i| Seq {
+                ids: Vec::new(),
+                records: Vec::new(),
+                pieces: Vec::new(),
+                text: String::new(),
+                done: None,
+                sampler: Sampler::new(params, i as u64),
+            })
+            .collect();
+        let mut rows: Vec<Vec<f32>> = vec![first_row; n];
+        let mut scratch = StatsScratch::with_capacity(self.decoder.config().vocab_size);
+        let mut decoders: Vec<_> = (0..n)
+            .map(|_| self.tokenizer.inner().decode_stream(true))
+            .collect();
+        loop {
+            for (i, seq) in seqs.iter_mut().enumerate() {
+                if seq.done.is_some() {
+                    continue;
+                }
+                let row = &rows[i];
+                let id = seq.sampler.choose(row);
+                if !params.ignore_eos && self.eos_ids.contains(&id) {
+                    seq.done = Some(FinishReason::Eos);
+                    continue;
+                }
+                let piece = decoders[i]
+                    .step(id)
+                    .map_err(|e| EngineError::Tokenizer(e.to_string()))?
+                    .unwrap_or_default();
+                if stats == Stats::On {
+                    let st = StepStats::compute_with(&mut scratch, row, id, top_logprobs)?;
+                    let rec = TokenRecord::from_stats(id, piece.clone(), st, |t| {
+                        self.tokenizer.decode(&[t]).unwrap_or_default()
+                    });
+                    seq.records.push(rec);
+                }
+                seq.ids.push(id);
+                seq.text.push_str(&piece);
+                seq.pieces.push(piece);
+                if let Some(cut) = find_stop(&seq.text, &params.stop) {
+                    truncate_at(seq, cut);
+                    seq.done = Some(FinishReason::Stop);
+                } else if seq.ids.len() >= params.max_tokens {
+                    seq.done = Some(FinishReason::Length);
+                } else if prompt_ids.len() + seq.ids.len() >= self.context() {
+                    seq.done = Some(FinishReason::Context);
+                }
+            }
+            let active: Vec<usize> = (0..n).filter(|&i| seqs[i].done.is_none()).collect();
+            if active.is_empty() {
+                break;
+            }
+            let last: Vec<[u32; 1]> = active
+                .iter()
+                .map(|&i| [*seqs[i].ids.last().unwrap_or(&0)])
+                .collect();
+            let mut inputs: Vec<SeqInput> = Vec::with_capacity(active.len());
+            let mut cache_refs: Vec<Option<&mut _>> = caches.iter_mut().map(Some).collect();
+            for (k, &i) in active.iter().enumerate() {
+                inputs.push(SeqInput {
+                    tokens: &last[k],
+                    cache: cache_refs[i].take(),
+                });
+            }
+            let logits = self.decoder.forward_seqs(&mut inputs, LogitsAt::Last)?;
+            let new_rows: Vec<Vec<f32>> = logits.to_vec2()?;
+            for (k, &i) in active.iter().enumerate() {
+                rows[i].clone_from(&new_rows[k]);
+            }
+        }
+        Ok(seqs
+            .into_iter()
+            .map(|s| Generation {
+                text: s.text,
+                tokens: s.records,
+                prompt_tokens: prompt_ids.len(),
+                finish_reason: s.done.unwrap_or(FinishReason::Length),
+            })
+            .collect())
+    }
+
+    /// Scores `response` after `prompt` teacher-forced, in one forward pass: for each response
+    /// token, the statistics of the distribution the model had when it came to write it.
+    /// Prompt and response are tokenized separately and concatenated, as in generation.
+    ///
+    /// # Errors
+    /// On an empty response, an input longer than the context, or a model failure.
+    pub fn score_ids(
+        &self,
+        prompt_ids: &[u32],
+        response_ids: &[u32],
+        top_logprobs: usize,
+    ) -> Result<Vec<TokenRecord>> {
+        if response_ids.is_empty() {
+            return Err(EngineError::InvalidParam {
+                name: "response",
+                value: "\"\"".into(),
+                allowed: "the response must have at least one token to score",
+            });
+        }
+        let total = prompt_ids.len() + response_ids.len();
+        if total > self.context() {
+            return Err(EngineError::TooLong {
+                what: "prompt + response",
+                len: total,
+                max: self.context(),
+            });
+        }
+        let mut input = prompt_ids.to_vec();
+        input.extend_from_slice(&response_ids[..response_ids.len() - 1]);
+        let logits = self.decoder.forward_seqs(
+            &mut [SeqInput {
+                tokens: &input,
+                cache: None,
+            }],
+            LogitsAt::LastN(response_ids.len()),
+        )?;
+        let rows: Vec<Vec<f32>> = logits.to_vec2()?;
+        let mut scratch = StatsScratch::with_capacity(self.decoder.config().vocab_size);
+        let mut stream = self.tokenizer.inner().decode_stream(true);
+        rows.iter()
+            .zip(response_ids)
+            .map(|(row, &id)| {
+                let piece = stream
+                    .step(id)
+                    .map_err(|e| EngineError::Tokenizer(e.to_string()))?
+                    .unwrap_or_default();
+                let st = StepStats::compute_with(&mut scratch, row, id, top_logprobs)?;
+                Ok(TokenRecord::from_stats(id, piece, st, |t| {
+                    self.tokenizer.decode(&[t]).unwrap_or_default()
+                }))
+            })
+            .collect()
+    }
+
+    /// Logits of every position of `ids` in one forward pass, `(len, vocab)`.
+    ///
+    /// # Errors
+    /// On an empty input or one longer than the context.
+    pub fn logits(&self, ids: &[u32]) -> Result<Tensor> {
+        self.decoder.forward_seqs(
+            &mut [SeqInput {
+                tokens: ids,
+                cache: None,
+            }],
+            LogitsAt::All,
+        )
+    }
+}
+
+/// Byte offset of the first stop string in `text`.
+fn find_stop(text: &str, stops: &[String]) -> Option<usize> {
+    stops.iter().filter_map(|s| text.find(s.as_str())).min()
+}
+
+/// Cuts the text at byte `cut` and drops the tokens that lie wholly after it.
+fn truncate_at(seq: &mut Seq, cut: usize) {
+    let mut start = 0;
+    let mut keep = 0;
+    for p in &seq.pieces {
+        if start >= cut && !p.is_empty() {
+            break;
+        }
+        start += p.len();
+        keep += 1;
+    }
+    seq.ids.truncate(keep);
+    seq.pieces.truncate(keep);
+    seq.records.truncate(keep.min(seq.records.len()));
+    seq.text.truncate(cut);
+}
+
+impl Backend for LocalModel {
+    fn generate(&self, req: &GenerationRequest) -> Result<Generation> {
+        let ids = self.prompt_ids(&req.prompt, req.chat)?;
+        let mut out = self.sample(&ids, 1, &req.sampling, req.top_logprobs, Stats::On)?;
+        out.pop().ok_or_else(|| EngineError::InvalidParam {
+            name: "n",
+            value: "0".into(),
+            allowed: "at least one sample",
+        })
+    }
+
+    fn score(&self, req: &ScoreRequest) -> Result<Generation> {
+        let prompt_ids = self.prompt_ids(&req.prompt, req.chat)?;
+        let response_ids = self.tokenizer.encode(&req.response, false)?;
+        let tokens = self.score_ids(&prompt_ids, &response_ids, req.top_logprobs)?;
+        Ok(Generation {
+            text: req.response.clone(),
+            tokens,
+            prompt_tokens: prompt_ids.len(),
+            finish_reason: FinishReason::Scored,
+        })
+    }
+}

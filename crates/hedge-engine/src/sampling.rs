@@ -1,0 +1,242 @@
+//! Choosing the next token from a logits row: greedy, temperature, top-k and top-p, always from
+//! a seeded per-sequence random stream.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EngineError, Result};
+
+/// How to pick tokens and when to stop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SamplingParams {
+    /// 0 is greedy decoding.
+    pub temperature: f64,
+    /// Keep only the k most likely tokens (None or 0: all).
+    pub top_k: Option<usize>,
+    /// Keep the smallest set of most likely tokens whose mass reaches p (None or 1: all).
+    pub top_p: Option<f64>,
+    pub seed: u64,
+    pub max_tokens: usize,
+    /// Generation stops when the text contains one of these; the text is cut before it.
+    pub stop: Vec<String>,
+    /// Keep going past end-of-sequence tokens (benchmarks).
+    #[serde(default)]
+    pub ignore_eos: bool,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        Self {
+            temperature: 0.0,
+            top_k: None,
+            top_p: None,
+            seed: 0,
+            max_tokens: 64,
+            stop: Vec::new(),
+            ignore_eos: false,
+        }
+    }
+}
+
+impl SamplingParams {
+    /// # Errors
+    /// When a parameter is outside its range; the error says what is allowed.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
+            return Err(EngineError::InvalidParam {
+                name: "temperature",
+                value: self.temperature.to_string(),
+                allowed: "a finite number ≥ 0 (0 = greedy)",
+            });
+        }
+        if let Some(p) = self.top_p {
+            if !(p > 0.0 && p <= 1.0) {
+                return Err(EngineError::InvalidParam {
+                    name: "top_p",
+                    value: p.to_string(),
+                    allowed: "a number in (0, 1]",
+                });
+            }
+        }
+        if self.max_tokens == 0 {
+            return Err(EngineError::InvalidParam {
+                name: "max_tokens",
+                value: "0".into(),
+                allowed: "at least 1",
+            });
+        }
+        if self.stop.iter().any(String::is_empty) {
+            return Err(EngineError::InvalidParam {
+                name: "stop",
+                value: "\"\"".into(),
+                allowed: "stop strings must not be empty",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The token chooser of one sequence: its own random stream, so that a sequence's tokens do not
+/// depend on what else is in the batch.
+#[derive(Debug, Clone)]
+pub struct Sampler {
+    params: SamplingParams,
+    rng: ChaCha8Rng,
+    probs: Vec<(u32, f64)>,
+}
+
+impl Sampler {
+    /// Sampler number `stream` of a request seeded with `params.seed`.
+    pub fn new(params: &SamplingParams, stream: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
+        rng.set_stream(stream);
+        Self {
+            params: params.clone(),
+            rng,
+            probs: Vec::new(),
+        }
+    }
+
+    /// Picks the next token from a logits row.
+    pub fn choose(&mut self, logits: &[f32]) -> u32 {
+        if self.params.temperature == 0.0 {
+            return argmax(logits);
+        }
+        let inv_t = 1.0 / self.params.temperature;
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+        self.probs.clear();
+        self.probs.extend(
+            logits
+                .iter()
+                .enumerate()
+                .map(|(i, &l)| (i as u32, ((l as f64 - max) * inv_t).exp())),
+        );
+        let k = self.params.top_k.filter(|&k| k > 0 && k < logits.len());
+        let top_p = self.params.top_p.filter(|&p| p < 1.0);
+        if k.is_some() || top_p.is_some() {
+            // Most likely first, ties by lower id, as a deterministic order.
+            let by_prob = |a: &(u32, f64), b: &(u32, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+            if let Some(k) = k {
+                self.probs.select_nth_unstable_by(k - 1, by_prob);
+                self.probs.truncate(k);
+            }
+            self.probs.sort_unstable_by(by_prob);
+            if let Some(p) = top_p {
+                let total: f64 = self.probs.iter().map(|x| x.1).sum();
+                let mut cum = 0.0;
+                let mut keep = self.probs.len();
+                for (i, x) in self.probs.iter().enumerate() {
+                    cum += x.1 / total;
+                    if cum >= p {
+                        keep = i + 1;
+                        break;
+                    }
+                }
+                self.probs.truncate(keep.max(1));
+            }
+        }
+        let total: f64 = self.probs.iter().map(|x| x.1).sum();
+        let mut u = self.rng.random::<f64>() * total;
+        for &(id, p) in &self.probs {
+            if u < p {
+                return id;
+            }
+            u -= p;
+        }
+        self.probs.last().map_or(0, |x| x.0)
+    }
+}
+
+/// Index of the largest value, the lowest index on ties.
+pub fn argmax(xs: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &x) in xs.iter().enumerate() {
+        if x > xs[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(
+        temperature: f64,
+        top_k: Option<usize>,
+        top_p: Option<f64>,
+        seed: u64,
+    ) -> SamplingParams {
+        SamplingParams {
+            temperature,
+            top_k,
+            top_p,
+            seed,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn greedy_takes_the_first_maximum() {
+        let mut s = Sampler::new(&params(0.0, None, None, 0), 0);
+        assert_eq!(s.choose(&[0.0, 3.0, 3.0, -1.0]), 1);
+    }
+
+    #[test]
+    fn top_k_one_is_greedy_and_top_p_small_keeps_the_mode() {
+        let logits = [0.5, 2.0, 1.9, -1.0];
+        for seed in 0..20 {
+            assert_eq!(
+                Sampler::new(&params(1.0, Some(1), None, seed), 0).choose(&logits),
+                1
+            );
+            assert_eq!(
+                Sampler::new(&params(1.0, None, Some(0.01), seed), 0).choose(&logits),
+                1
+            );
+        }
+    }
+
+    #[test]
+    fn top_k_never_picks_outside_the_k_best() {
+        let logits = [0.0, 1.0, 2.0, 3.0, 4.0];
+        let mut s = Sampler::new(&params(5.0, Some(2), None, 7), 0);
+        for _ in 0..200 {
+            assert!(s.choose(&logits) >= 3);
+        }
+    }
+
+    #[test]
+    fn sampling_follows_the_distribution_and_is_seeded() {
+        // p = softmax([0, ln 3]) = [0.25, 0.75]
+        let logits = [0.0, 3f32.ln()];
+        let mut s = Sampler::new(&params(1.0, None, None, 42), 0);
+        let n = 20_000;
+        let ones = (0..n).filter(|_| s.choose(&logits) == 1).count();
+        let share = ones as f64 / n as f64;
+        assert!((share - 0.75).abs() < 0.015, "share of token 1 = {share}");
+        let draw = |seed, stream| {
+            let mut s = Sampler::new(&params(1.0, None, None, seed), stream);
+            (0..50).map(|_| s.choose(&logits)).collect::<Vec<_>>()
+        };
+        assert_eq!(draw(1, 0), draw(1, 0));
+        assert_ne!(draw(1, 0), draw(2, 0));
+        assert_ne!(draw(1, 0), draw(1, 1));
+    }
+
+    #[test]
+    fn bad_parameters_say_what_is_allowed() {
+        let e = params(-1.0, None, None, 0)
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("temperature") && e.contains("≥ 0"), "{e}");
+        let e = params(1.0, None, Some(1.5), 0)
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("(0, 1]"), "{e}");
+    }
+}
