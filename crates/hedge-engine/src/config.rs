@@ -36,6 +36,16 @@ pub struct RopeScaling {
     pub original_max_position_embeddings: Option<usize>,
 }
 
+/// transformers ≥ 5 writes `rope_parameters` (theta and scaling together) instead of
+/// `rope_theta` and `rope_scaling`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RopeParameters {
+    #[serde(default)]
+    pub rope_theta: Option<f64>,
+    #[serde(flatten)]
+    pub scaling: RopeScaling,
+}
+
 fn default_rope_theta() -> f64 {
     10_000.0
 }
@@ -73,6 +83,8 @@ pub struct Config {
     pub rope_theta: f64,
     #[serde(default)]
     pub rope_scaling: Option<RopeScaling>,
+    #[serde(default, skip_serializing)]
+    pub rope_parameters: Option<RopeParameters>,
     #[serde(default)]
     pub tie_word_embeddings: bool,
     /// Llama's `attention_bias`: biases on q, k, v and o.
@@ -109,8 +121,16 @@ impl Config {
     /// # Errors
     /// When the JSON is malformed or describes something this decoder cannot run.
     pub fn from_json(text: &str) -> Result<Self> {
-        let cfg: Config = serde_json::from_str(text)
+        let mut cfg: Config = serde_json::from_str(text)
             .map_err(|e| EngineError::Unsupported(format!("cannot parse: {e}")))?;
+        if let Some(p) = cfg.rope_parameters.take() {
+            if let Some(theta) = p.rope_theta {
+                cfg.rope_theta = theta;
+            }
+            if p.scaling.rope_type != "default" {
+                cfg.rope_scaling = Some(p.scaling);
+            }
+        }
         cfg.validate()?;
         Ok(cfg)
     }

@@ -34,11 +34,47 @@ impl RmsNorm {
     }
 }
 
+/// Projections that read the same input, kept apart (training) or stacked into one (inference).
+#[derive(Debug, Clone)]
+enum Projections {
+    Separate(Vec<Linear>),
+    Fused { all: Linear, sizes: Vec<usize> },
+}
+
+impl Projections {
+    fn new(parts: Vec<Linear>) -> Result<Self> {
+        let refs: Vec<&Linear> = parts.iter().collect();
+        Ok(match Linear::fuse(&refs)? {
+            Some(all) => Projections::Fused {
+                all,
+                sizes: parts.iter().map(Linear::out_dim).collect::<Result<_>>()?,
+            },
+            None => Projections::Separate(parts),
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        match self {
+            Projections::Separate(parts) => parts.iter().map(|l| l.forward(x)).collect(),
+            Projections::Fused { all, sizes } => {
+                let y = all.forward(x)?;
+                let mut start = 0;
+                sizes
+                    .iter()
+                    .map(|&n| {
+                        let part = y.narrow(1, start, n)?;
+                        start += n;
+                        Ok(part)
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Attention {
-    q_proj: Linear,
-    k_proj: Linear,
-    v_proj: Linear,
+    qkv: Projections,
     o_proj: Linear,
     n_heads: usize,
     n_kv_heads: usize,
@@ -51,9 +87,11 @@ impl Attention {
         let (qkv_bias, o_bias) = cfg.biases()?;
         let (h, kvh, hd) = (cfg.num_attention_heads, cfg.num_kv_heads(), cfg.head_dim());
         Ok(Self {
-            q_proj: Linear::new(cfg.hidden_size, h * hd, qkv_bias, vb.pp("q_proj"))?,
-            k_proj: Linear::new(cfg.hidden_size, kvh * hd, qkv_bias, vb.pp("k_proj"))?,
-            v_proj: Linear::new(cfg.hidden_size, kvh * hd, qkv_bias, vb.pp("v_proj"))?,
+            qkv: Projections::new(vec![
+                Linear::new(cfg.hidden_size, h * hd, qkv_bias, vb.pp("q_proj"))?,
+                Linear::new(cfg.hidden_size, kvh * hd, qkv_bias, vb.pp("k_proj"))?,
+                Linear::new(cfg.hidden_size, kvh * hd, qkv_bias, vb.pp("v_proj"))?,
+            ])?,
             o_proj: Linear::new(h * hd, cfg.hidden_size, o_bias, vb.pp("o_proj"))?,
             n_heads: h,
             n_kv_heads: kvh,
@@ -74,9 +112,10 @@ impl Attention {
     ) -> Result<Tensor> {
         let total = x.dim(0)?;
         let (h, kvh, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
-        let q = self.q_proj.forward(x)?.reshape((1, total, h, hd))?;
-        let k = self.k_proj.forward(x)?.reshape((1, total, kvh, hd))?;
-        let v = self.v_proj.forward(x)?.reshape((total, kvh, hd))?;
+        let qkv = self.qkv.forward(x)?;
+        let q = qkv[0].reshape((1, total, h, hd))?;
+        let k = qkv[1].reshape((1, total, kvh, hd))?;
+        let v = qkv[2].reshape((total, kvh, hd))?;
         let q = candle_nn::rotary_emb::rope_thd(&q, cos, sin)?.squeeze(0)?;
         let k = candle_nn::rotary_emb::rope_thd(&k, cos, sin)?.squeeze(0)?;
         let n_rep = h / kvh;
@@ -149,8 +188,7 @@ fn causal_mask(
 
 #[derive(Debug, Clone)]
 struct Mlp {
-    gate_proj: Linear,
-    up_proj: Linear,
+    gate_up: Projections,
     down_proj: Linear,
 }
 
@@ -158,16 +196,18 @@ impl Mlp {
     fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
         let (d, i, b) = (cfg.hidden_size, cfg.intermediate_size, cfg.mlp_bias);
         Ok(Self {
-            gate_proj: Linear::new(d, i, b, vb.pp("gate_proj"))?,
-            up_proj: Linear::new(d, i, b, vb.pp("up_proj"))?,
+            gate_up: Projections::new(vec![
+                Linear::new(d, i, b, vb.pp("gate_proj"))?,
+                Linear::new(d, i, b, vb.pp("up_proj"))?,
+            ])?,
             down_proj: Linear::new(i, d, b, vb.pp("down_proj"))?,
         })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let gate = candle_nn::ops::silu(&self.gate_proj.forward(x)?)?;
-        let up = self.up_proj.forward(x)?;
-        self.down_proj.forward(&(gate * up)?)
+        let gate_up = self.gate_up.forward(x)?;
+        let gate = candle_nn::ops::silu(&gate_up[0])?;
+        self.down_proj.forward(&(gate * &gate_up[1])?)
     }
 }
 

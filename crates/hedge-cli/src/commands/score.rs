@@ -1,6 +1,6 @@
 //! `hedge score`: teacher-forced records and scores for responses that already exist.
 
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;

@@ -1,0 +1,221 @@
+//! End-to-end tests of the `hedge` binary on a random-weight checkpoint written by the test.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const CONFIG: &str = r#"{"model_type": "llama", "vocab_size": 320, "hidden_size": 64, "intermediate_size": 96,
+  "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+  "max_position_embeddings": 64, "rms_norm_eps": 1e-5}"#;
+
+fn hedge(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hedge"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run hedge")
+}
+
+fn random_model(dir: &Path) -> String {
+    let cfg = dir.join("config-in.json");
+    std::fs::write(&cfg, CONFIG).unwrap();
+    let out = dir.join("model");
+    let o = hedge(&[
+        "dev",
+        "random-model",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--seed",
+        "7",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out.to_str().unwrap().to_string()
+}
+
+/// Rounds every float so that snapshots do not depend on the last bits of a CPU's kernels.
+fn round_floats(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let x = n.as_f64().unwrap();
+            *v = serde_json::json!((x * 1e4).round() / 1e4);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(round_floats),
+        serde_json::Value::Object(o) => o.values_mut().for_each(round_floats),
+        _ => {}
+    }
+}
+
+#[test]
+fn generate_json_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = random_model(dir.path());
+    let o = hedge(&[
+        "generate",
+        "--model",
+        &model,
+        "--json",
+        "--max-tokens",
+        "4",
+        "--top-logprobs",
+        "2",
+        "hello world",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    round_floats(&mut v);
+    insta::assert_json_snapshot!(v);
+}
+
+#[test]
+fn generate_is_seeded() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = random_model(dir.path());
+    let run = |seed: &str| {
+        let o = hedge(&[
+            "generate",
+            "-m",
+            &model,
+            "--json",
+            "--temperature",
+            "1.0",
+            "--seed",
+            seed,
+            "--max-tokens",
+            "12",
+            "abc",
+        ]);
+        assert!(o.status.success());
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_u64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run("3"), run("3"));
+    assert_ne!(run("3"), run("4"));
+}
+
+#[test]
+fn score_prints_records_and_scores_of_the_given_response() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = random_model(dir.path());
+    let o = hedge(&[
+        "score",
+        "-m",
+        &model,
+        "--json",
+        "--prompt",
+        "the cat",
+        "--response",
+        " sat down",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["text"], " sat down");
+    let tokens = s["tokens"].as_array().unwrap();
+    let joined: String = tokens.iter().map(|t| t["text"].as_str().unwrap()).collect();
+    assert_eq!(
+        joined, " sat down",
+        "the records cover exactly the response"
+    );
+    let sum: f64 = tokens.iter().map(|t| t["logprob"].as_f64().unwrap()).sum();
+    assert!(
+        (s["scores"]["msp"].as_f64().unwrap() + sum).abs() < 1e-9,
+        "msp = -sum of logprobs"
+    );
+}
+
+#[test]
+fn score_jsonl_reports_bad_lines_and_scores_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = random_model(dir.path());
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        "{\"prompt\": \"a b\", \"response\": \"c d\", \"id\": 1}\nnot json\n{\"prompt\": \"x\"}\n{\"prompt\": \"q\", \"response\": \"r\"}\n",
+    )
+    .unwrap();
+    let output = dir.path().join("out.jsonl");
+    let o = hedge(&[
+        "score",
+        "-m",
+        &model,
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "some lines failed");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("in.jsonl:2:") && err.contains("not a JSON object"),
+        "{err}"
+    );
+    assert!(
+        err.contains("in.jsonl:3:") && err.contains("missing field \"response\""),
+        "{err}"
+    );
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&output)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[0]["id"], 1, "extra fields are kept");
+    assert!(lines[0]["scores"]["perplexity"].as_f64().unwrap() > 0.0);
+    assert_eq!(lines[1]["line"], 2);
+    assert!(lines[3]["tokens"].as_array().is_some_and(|t| !t.is_empty()));
+}
+
+#[test]
+fn bad_input_gets_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = random_model(dir.path());
+    let o = hedge(&["generate", "-m", &model, "-e", "msp,bogus", "hi"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("bogus") && err.contains("perplexity"), "{err}");
+
+    std::fs::remove_file(Path::new(&model).join("tokenizer.json")).unwrap();
+    let o = hedge(&["generate", "-m", &model, "hi"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing tokenizer.json"));
+
+    let o = hedge(&["generate", "-m", &model, "--temperature=-1", "hi"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("temperature"));
+}
+
+#[test]
+fn prompt_longer_than_context_names_both_lengths() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = random_model(dir.path());
+    let long = "z ".repeat(200);
+    let o = hedge(&["generate", "-m", &model, &long]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("context of 64 tokens") && err.contains("the prompt is"),
+        "{err}"
+    );
+}
+
+#[test]
+fn help_teaches_generate() {
+    let o = hedge(&["generate", "--help"]);
+    let help = String::from_utf8_lossy(&o.stdout);
+    for needle in [
+        "--temperature",
+        "--top-p",
+        "--seed",
+        "--stop",
+        "--json",
+        "--chat",
+        "Examples",
+        "hf:",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle}");
+    }
+}
