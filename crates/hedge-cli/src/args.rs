@@ -179,7 +179,7 @@ pub struct BenchDecodeArgs {
     /// Tokens decoded one at a time after the prompt.
     #[arg(long, default_value_t = 64)]
     pub new_tokens: usize,
-    /// Repetitions; the best is reported.
+    /// Timed repetitions after one warm-up; the median is reported.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
     /// Print one JSON object instead of a table.

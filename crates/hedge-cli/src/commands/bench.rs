@@ -84,8 +84,8 @@ fn whitebox(a: BenchWhiteboxArgs) -> anyhow::Result<ExitCode> {
 fn decode(a: BenchDecodeArgs) -> anyhow::Result<ExitCode> {
     let model = super::load_model(&a.model)?;
     let prompt = bench_prompt(&model, a.prompt_tokens.max(1));
-    let mut best_prefill = f64::INFINITY;
-    let mut best_decode = f64::INFINITY;
+    let mut prefills = Vec::new();
+    let mut decodes = Vec::new();
     for round in 0..=a.rounds.max(1) {
         let mut cache = model.decoder.new_cache();
         let t = Instant::now();
@@ -114,12 +114,12 @@ fn decode(a: BenchDecodeArgs) -> anyhow::Result<ExitCode> {
         let decode = t.elapsed().as_secs_f64();
         if round > 0 {
             // round 0 is the warm-up
-            best_prefill = best_prefill.min(prefill);
-            best_decode = best_decode.min(decode);
+            prefills.push(prefill);
+            decodes.push(decode);
         }
     }
-    let prefill_tok_s = prompt.len() as f64 / best_prefill;
-    let decode_tok_s = a.new_tokens as f64 / best_decode;
+    let prefill_tok_s = prompt.len() as f64 / median(&mut prefills);
+    let decode_tok_s = a.new_tokens as f64 / median(&mut decodes);
     let mut out = std::io::stdout().lock();
     if a.json {
         serde_json::to_writer(
@@ -143,4 +143,15 @@ fn decode(a: BenchDecodeArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "decode   {decode_tok_s:8.1} tokens/s")?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The median of a non-empty list of timings.
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
 }
