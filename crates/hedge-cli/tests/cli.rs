@@ -203,6 +203,34 @@ fn prompt_longer_than_context_names_both_lengths() {
 }
 
 #[test]
+fn closed_pipe_is_a_normal_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = random_model(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hedge"))
+        .args([
+            "generate",
+            "-m",
+            &model,
+            "--json",
+            "--max-tokens",
+            "8",
+            "hi",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // like `hedge ... | head -0`
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stderr.is_empty());
+}
+
+#[test]
 fn help_teaches_generate() {
     let o = hedge(&["generate", "--help"]);
     let help = String::from_utf8_lossy(&o.stdout);

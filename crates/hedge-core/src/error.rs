@@ -55,6 +55,48 @@ pub enum CoreError {
         /// The length of the logits row.
         vocab: usize,
     },
+
+    /// A judging method (`--match`) that hedge does not know.
+    #[error("unknown match method `{name}`; known methods: {known}")]
+    UnknownMatch {
+        /// The name as the user wrote it.
+        name: String,
+        /// The known names, comma separated.
+        known: String,
+    },
+
+    /// A calibration method that hedge does not know.
+    #[error("unknown calibration method `{name}`; known methods: {known}")]
+    UnknownCalibration {
+        /// The name as the user wrote it.
+        name: String,
+        /// The known names, comma separated.
+        known: String,
+    },
+
+    /// Two inputs of one operation that should have one entry per item but differ in length.
+    #[error("{op}: {left_name} has {left} entries but {right_name} has {right}")]
+    LengthMismatch {
+        /// The operation, e.g. `metric summary` or `platt fit`.
+        op: &'static str,
+        /// What the first input holds.
+        left_name: &'static str,
+        /// Its length.
+        left: usize,
+        /// What the second input holds.
+        right_name: &'static str,
+        /// Its length.
+        right: usize,
+    },
+
+    /// Data a calibration map cannot be fitted on or built from.
+    #[error("cannot build {method} calibration: {reason}")]
+    BadCalibration {
+        /// `platt`, `isotonic` or `temperature`.
+        method: &'static str,
+        /// What is wrong and what is allowed.
+        reason: String,
+    },
 }
 
 /// `Result` with [`CoreError`].

@@ -7,6 +7,11 @@
 //! - [`estimators`]: the [`Estimator`] trait and the white-box estimators of METHODS §2,
 //!   named by [`EstimatorSpec`] (`msp`, `chow_quantile:0.1`, …).
 //! - [`scores`]: [`Scores`], estimator name → uncertainty, in order.
+//! - [`metrics`]: the evaluation metrics of METHODS §5 (`auroc`, `prr`, `ece`, …), seeded
+//!   bootstrap intervals, and [`MetricSet`], all of them for one estimator.
+//! - [`judge`]: whether an answer is right ([`Match`]: exact, contains, rouge_l, numeric).
+//! - [`calibration`]: maps from uncertainty to confidence ([`Calibration`]: Platt,
+//!   isotonic, temperature), fitted on one split and saved as JSON.
 //!
 //! Every estimator returns an **uncertainty**: higher = less sure.
 //!
@@ -37,14 +42,20 @@
 //! # }
 //! ```
 
+pub mod calibration;
 pub mod error;
 pub mod estimators;
+pub mod judge;
+pub mod metrics;
 pub mod scores;
 pub mod stats;
 pub mod token;
 
+pub use calibration::{Calibration, CalibrationKind, Isotonic, Platt, Temperature};
 pub use error::{CoreError, Result};
 pub use estimators::{score_all, score_with, Estimator, EstimatorSpec, Evidence, Need};
+pub use judge::Match;
+pub use metrics::{Interval, MetricSet, SummaryOptions};
 pub use scores::Scores;
 pub use stats::{StatsScratch, StepStats};
 pub use token::{TokenRecord, TopToken};
