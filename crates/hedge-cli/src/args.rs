@@ -1,6 +1,13 @@
 //! The command line: every subcommand and flag, with the help text that teaches it.
 
+mod eval;
+
 use clap::{Args, Parser, Subcommand};
+
+pub use eval::{
+    BenchMetricsArgs, CalibrateArgs, EvalArgs, MetricsArgs, SummaryArgs, CALIBRATE_HELP, EVAL_HELP,
+    METRICS_HELP,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -40,6 +47,17 @@ Examples:\n  hedge score --model ./m --prompt \"2+2=\" --response \"4\"\n  \
 hedge score --model ./m --input generations.jsonl --output scored.jsonl"
     )]
     Score(ScoreArgs),
+    /// Run a model on a question set, judge and score every answer, and measure the
+    /// estimators (items.jsonl, summary.json, report.html).
+    #[command(long_about = EVAL_HELP)]
+    Eval(EvalArgs),
+    /// Measure uncertainty scores that already exist (any system's): PRR, AUROC, ECE, …, a
+    /// summary.json and a report.html. No model needed.
+    #[command(long_about = METRICS_HELP)]
+    Metrics(MetricsArgs),
+    /// Fit a calibration map (uncertainty → confidence) per estimator on a scored file.
+    #[command(long_about = CALIBRATE_HELP)]
+    Calibrate(CalibrateArgs),
     /// Measure speed: decoding with and without statistics, prefill and decode tokens/s.
     Bench(BenchArgs),
     /// Developer tools: write random-weight checkpoints for tests and benchmarks.
@@ -152,6 +170,9 @@ pub enum BenchCommand {
     Whitebox(BenchWhiteboxArgs),
     /// Prefill and decode tokens/s at batch 1.
     Decode(BenchDecodeArgs),
+    /// Seconds per million rows of `hedge metrics` (bootstrap off) at N/10 and N rows of
+    /// synthetic scores, in one run: N log N grows only by a log factor.
+    Metrics(BenchMetricsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -204,6 +225,14 @@ tokens, tokenizer_config.json with a ChatML chat template, and generation_config
 Example:\n  hedge dev random-model --config smollm2-135m.json --out /tmp/smollm2-random --seed 0"
     )]
     RandomModel(RandomModelArgs),
+    /// Write a seeded synthetic scored JSONL file (for `hedge metrics` and benchmarks).
+    #[command(
+        long_about = "Write ROWS lines of seeded synthetic scores, {\"scores\": {\"e0\": …, …}, \
+\"correct\": 0/1}: about 60 % correct, and estimator eK separates right from wrong answers \
+less well as K grows (e0 best).\n\n\
+Example:\n  hedge dev synthetic-scores --rows 1000 --estimators 3 --out /tmp/scored.jsonl"
+    )]
+    SyntheticScores(SyntheticScoresArgs),
 }
 
 #[derive(Args, Debug)]
@@ -217,4 +246,20 @@ pub struct RandomModelArgs {
     /// Seed of the weights.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct SyntheticScoresArgs {
+    /// Lines to write.
+    #[arg(long, default_value_t = 1000)]
+    pub rows: usize,
+    /// Estimators per line (e0, e1, …).
+    #[arg(long, default_value_t = 3)]
+    pub estimators: usize,
+    /// Seed of the scores and labels.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output file.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub out: std::path::PathBuf,
 }

@@ -1,8 +1,13 @@
 //! `hedge`: measure what a language model does not know, token by token.
 
 mod args;
+mod calibration_file;
 mod commands;
 mod render;
+mod report;
+mod scored;
+mod summary;
+mod synthetic;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -42,6 +47,9 @@ fn try_main() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Generate(a) => commands::generate::run(a),
         Command::Score(a) => commands::score::run(a),
+        Command::Eval(a) => commands::eval::run(a),
+        Command::Metrics(a) => commands::metrics::run(a),
+        Command::Calibrate(a) => commands::calibrate::run(a),
         Command::Bench(a) => commands::bench::run(a),
         Command::Dev(a) => commands::dev::run(a),
     }

@@ -4,16 +4,19 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use hedge_core::{score_all, EstimatorSpec};
+use anyhow::bail;
+use hedge_core::{score_all, EstimatorSpec, SummaryOptions};
 use hedge_engine::{LocalModel, LogitsAt, SamplingParams, SeqInput, Stats};
 use serde_json::json;
 
-use crate::args::{BenchArgs, BenchCommand, BenchDecodeArgs, BenchWhiteboxArgs};
+use crate::args::{BenchArgs, BenchCommand, BenchDecodeArgs, BenchMetricsArgs, BenchWhiteboxArgs};
+use crate::{scored, summary, synthetic};
 
 pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     match a.which {
         BenchCommand::Whitebox(w) => whitebox(w),
         BenchCommand::Decode(d) => decode(d),
+        BenchCommand::Metrics(m) => metrics(m),
     }
 }
 
@@ -141,6 +144,81 @@ fn decode(a: BenchDecodeArgs) -> anyhow::Result<ExitCode> {
         )?;
         writeln!(out, "prefill  {prefill_tok_s:8.1} tokens/s")?;
         writeln!(out, "decode   {decode_tok_s:8.1} tokens/s")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Best-of-rounds seconds to parse and to compute the metrics of `n` synthetic rows.
+fn time_metrics(n: usize, a: &BenchMetricsArgs) -> anyhow::Result<(f64, f64)> {
+    let mut text = Vec::new();
+    synthetic::write_scored(&mut text, n, a.estimators, a.seed)?;
+    let opts = SummaryOptions {
+        resamples: 0,
+        ..SummaryOptions::default()
+    };
+    let (mut parse, mut compute) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..a.rounds.max(1) {
+        let t = Instant::now();
+        let data = scored::read(text.as_slice(), |_| {})?;
+        parse = parse.min(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let s = summary::compute(&data, &opts, None, serde_json::Map::new())?;
+        compute = compute.min(t.elapsed().as_secs_f64());
+        std::hint::black_box(s);
+    }
+    Ok((parse, compute))
+}
+
+fn metrics(a: BenchMetricsArgs) -> anyhow::Result<ExitCode> {
+    if a.rows < 100 || a.estimators == 0 {
+        bail!("--rows must be at least 100 and --estimators at least 1");
+    }
+    let sizes = [a.rows / 10, a.rows];
+    let mut per_million = Vec::new(); // (parse, compute) seconds per million rows
+    for n in sizes {
+        let (parse, compute) = time_metrics(n, &a)?;
+        let scale = 1e6 / n as f64;
+        per_million.push((parse * scale, compute * scale));
+    }
+    let ratio = |f: fn(&(f64, f64)) -> f64| f(&per_million[1]) / f(&per_million[0]);
+    let parse_ratio = ratio(|p| p.0);
+    let compute_ratio = ratio(|p| p.1);
+    let nlogn = (sizes[1] as f64).ln() / (sizes[0] as f64).ln();
+    let threads = rayon::current_num_threads();
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        serde_json::to_writer(
+            &mut out,
+            &json!({
+                "bench": "metrics", "estimators": a.estimators, "threads": threads,
+                "rows": sizes, "parse_s_per_million": [per_million[0].0, per_million[1].0],
+                "compute_s_per_million": [per_million[0].1, per_million[1].1],
+                "parse_ratio": parse_ratio, "compute_ratio": compute_ratio, "nlogn_ratio": nlogn,
+            }),
+        )?;
+        writeln!(out)?;
+    } else {
+        writeln!(
+            out,
+            "hedge metrics on synthetic scores: {} estimators, bootstrap off, {threads} threads, \
+             best of {} rounds",
+            a.estimators,
+            a.rounds.max(1)
+        )?;
+        writeln!(
+            out,
+            "{:>10}  {:>22}  {:>22}",
+            "rows", "parse (s / M rows)", "metrics (s / M rows)"
+        )?;
+        for (n, (p, c)) in sizes.iter().zip(&per_million) {
+            writeln!(out, "{n:>10}  {p:>22.3}  {c:>22.3}")?;
+        }
+        writeln!(
+            out,
+            "ratio {} / {}: parse {parse_ratio:.3}, metrics {compute_ratio:.3} \
+             (N log N predicts {nlogn:.3}, N² would give 10)",
+            sizes[1], sizes[0]
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

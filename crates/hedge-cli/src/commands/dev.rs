@@ -1,5 +1,6 @@
 //! `hedge dev`: tools for developers, such as random-weight checkpoints.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -22,6 +23,22 @@ pub fn run(a: DevArgs) -> anyhow::Result<ExitCode> {
                 cfg.vocab_size,
                 params as f64 / 1e6,
                 r.seed
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        DevCommand::SyntheticScores(s) => {
+            let file = std::fs::File::create(&s.out)
+                .with_context(|| format!("creating {}", s.out.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            crate::synthetic::write_scored(&mut out, s.rows, s.estimators, s.seed)
+                .and_then(|()| out.flush())
+                .with_context(|| format!("writing {}", s.out.display()))?;
+            println!(
+                "wrote {} ({} lines, {} estimators, seed {})",
+                s.out.display(),
+                s.rows,
+                s.estimators,
+                s.seed
             );
             Ok(ExitCode::SUCCESS)
         }

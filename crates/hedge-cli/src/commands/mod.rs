@@ -1,16 +1,24 @@
 //! One module per subcommand, and what they share: loading a model, choosing estimators.
 
 pub mod bench;
+pub mod calibrate;
 pub mod dev;
+pub mod eval;
 pub mod generate;
+pub mod metrics;
 pub mod score;
+
+use std::path::Path;
 
 use anyhow::{bail, Context};
 use candle_core::Device;
-use hedge_core::EstimatorSpec;
+use hedge_core::{EstimatorSpec, SummaryOptions};
 use hedge_engine::LocalModel;
 
-use crate::args::ModelArgs;
+use crate::args::{ModelArgs, SummaryArgs};
+use crate::calibration_file::CalibrationFile;
+use crate::scored::Scored;
+use crate::summary::Summary;
 
 /// The device named by `--device`.
 pub fn device(name: &str) -> anyhow::Result<Device> {
@@ -39,4 +47,32 @@ pub fn load_model(args: &ModelArgs) -> anyhow::Result<LocalModel> {
 /// The estimators named by `--estimators`.
 pub fn estimators(list: &str) -> anyhow::Result<Vec<EstimatorSpec>> {
     Ok(EstimatorSpec::parse_list(list)?)
+}
+
+/// The options of `--bootstrap`, `--seed`, `--bins`, and the maps of `--calibration`.
+pub fn summary_setup(a: &SummaryArgs) -> anyhow::Result<(SummaryOptions, Option<CalibrationFile>)> {
+    if a.bins == 0 {
+        bail!("--bins 0: the reliability diagram and ECE need at least 1 bin");
+    }
+    let opts = SummaryOptions {
+        bins: a.bins,
+        resamples: a.bootstrap,
+        seed: a.seed,
+    };
+    let cal = a
+        .calibration
+        .as_deref()
+        .map(CalibrationFile::load)
+        .transpose()?;
+    Ok((opts, cal))
+}
+
+/// Writes `DIR/summary.json` and `DIR/report.html`, creating DIR.
+pub fn write_outputs(dir: &Path, summary: &Summary, data: &Scored) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("summary.json");
+    let mut text = serde_json::to_string_pretty(summary)?;
+    text.push('\n');
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    crate::report::write(&dir.join("report.html"), summary, data)
 }
