@@ -1,4 +1,34 @@
 //! hedge-engine: llama-family models on candle, with every step's next-token distribution kept.
+//!
+//! - [`Checkpoint`] finds the files of a Hugging Face folder (or downloads `hf:ORG/NAME`);
+//! - [`Llama`] is hedge's own decoder: logits at every position, one forkable [`KvCache`] per
+//!   sequence, batches of sequences of different lengths at different positions;
+//! - [`LocalModel`] puts it together with the tokenizer and chat template: seeded decoding of n
+//!   samples from one prefilled prompt, and teacher-forced scoring, keeping a
+//!   [`hedge_core::TokenRecord`] (logprob, entropy, margin, kurtosis, top-k) per step;
+//! - [`write_random_model`] writes a loadable random-weight checkpoint for tests and benchmarks.
+//!
+//! ```
+//! use hedge_engine::{Backend, GenerationRequest, LocalModel};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let config = r#"{"model_type": "llama", "vocab_size": 320, "hidden_size": 32,
+//!     "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2}"#;
+//! hedge_engine::write_random_model(config, dir.path(), 0)?;
+//! let model = LocalModel::load(dir.path().to_str().unwrap(), &candle_core::Device::Cpu)?;
+//!
+//! let mut req = GenerationRequest::new("The capital of France is");
+//! req.sampling.max_tokens = 5;
+//! req.sampling.ignore_eos = true;
+//! let answer = model.generate(&req)?;
+//! assert_eq!(answer.tokens.len(), 5);
+//! let scores = hedge_core::score_all(&hedge_core::EstimatorSpec::whitebox_all(), &answer.tokens);
+//! // perplexity is −(1/L) Σ log p_t: positive unless every token had probability 1.
+//! assert!(scores.get("perplexity").unwrap() > 0.0);
+//! # Ok(())
+//! # }
+//! ```
 pub mod checkpoint;
 pub mod config;
 pub mod error;
