@@ -42,6 +42,68 @@ fn token_text(v: Option<&serde_json::Value>) -> Option<String> {
     }
 }
 
+/// Today's date (UTC) in a strftime `format`, for the directives chat templates use:
+/// %d %m %Y %y %b %B %e %%; other directives are kept as written.
+fn strftime_now(format: &str) -> String {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400) as i64;
+    let (y, m, d) = civil_from_days(days);
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let month = MONTHS[(m - 1) as usize];
+    let mut out = String::new();
+    let mut chars = format.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('d') => out.push_str(&format!("{d:02}")),
+            Some('e') => out.push_str(&format!("{d:>2}")),
+            Some('m') => out.push_str(&format!("{m:02}")),
+            Some('Y') => out.push_str(&y.to_string()),
+            Some('y') => out.push_str(&format!("{:02}", y % 100)),
+            Some('b') => out.push_str(&month[..3]),
+            Some('B') => out.push_str(month),
+            Some('%') => out.push('%'),
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
+}
+
+/// (year, month, day) of a count of days since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
 impl TextTokenizer {
     /// Loads `tokenizer.json` and, when given, `tokenizer_config.json` (or a `chat_template.jinja`
     /// beside it).
@@ -150,6 +212,8 @@ impl TextTokenizer {
                 ))
             },
         );
+        // Llama 3.x templates date their system prompt with transformers' `strftime_now`.
+        env.add_function("strftime_now", |format: String| strftime_now(&format));
         env.add_template("chat", template)
             .map_err(|e| EngineError::ChatTemplate(e.to_string()))?;
         let tmpl = env
@@ -177,5 +241,28 @@ impl TextTokenizer {
         } else {
             self.encode(prompt, true)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(20_513), (2026, 3, 1)); // after a non-leap February
+    }
+
+    #[test]
+    fn strftime_now_formats_the_directives_templates_use() {
+        let s = strftime_now("%d %b %Y");
+        let parts: Vec<&str> = s.split(' ').collect();
+        assert_eq!(parts.len(), 3, "{s}");
+        assert_eq!(parts[0].len(), 2);
+        assert_eq!(parts[1].len(), 3);
+        assert!(parts[2].parse::<i32>().unwrap() >= 2024);
+        assert_eq!(strftime_now("100%% %q"), "100% %q");
     }
 }
