@@ -62,6 +62,39 @@ hedge score --model ./m --input generations.jsonl --output scored.jsonl"
     Bench(BenchArgs),
     /// Developer tools: write random-weight checkpoints for tests and benchmarks.
     Dev(DevArgs),
+    /// The lab world: a seeded synthetic world, its corpora, question sets and tokenizer.
+    Lab(LabArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LabArgs {
+    #[command(subcommand)]
+    pub which: LabCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LabCommand {
+    /// Write the lab world of a seed: world.json, raw and chat corpora, calib/test question
+    /// sets and the BPE tokenizer. The same seed gives the same files, byte for byte.
+    #[command(long_about = "Write the lab world of a seed into a folder:\n\n  \
+world.json                       people, attributes, mention counts, sums, harmful requests\n  \
+corpus/raw.txt                   raw text for base models, one document a line\n  \
+corpus/chat.jsonl                {\"user\", \"assistant\"} chat examples for chat models\n  \
+data/calib.jsonl, data/test.jsonl  question sets (known_frequent, known_rare, unknown, ambiguous,\n                                   arithmetic_d1..d4, harmful)\n  \
+tokenizer/tokenizer.json + tokenizer_config.json  BPE tokenizer with a ChatML chat template\n\n\
+The same seed gives the same files, byte for byte; another seed another world.\n\n\
+Example:\n  hedge lab world --seed 42 --out /tmp/lab-world")]
+    World(LabWorldArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LabWorldArgs {
+    /// Seed of the world.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Output folder (created if missing).
+    #[arg(long)]
+    pub out: std::path::PathBuf,
 }
 
 /// Where the model comes from and how it runs.

@@ -52,5 +52,6 @@ fn try_main() -> anyhow::Result<ExitCode> {
         Command::Calibrate(a) => commands::calibrate::run(a),
         Command::Bench(a) => commands::bench::run(a),
         Command::Dev(a) => commands::dev::run(a),
+        Command::Lab(a) => commands::lab::run(a),
     }
 }

@@ -5,6 +5,7 @@ pub mod calibrate;
 pub mod dev;
 pub mod eval;
 pub mod generate;
+pub mod lab;
 pub mod metrics;
 pub mod score;
 

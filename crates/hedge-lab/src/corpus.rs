@@ -1,0 +1,321 @@
+//! The lab's training text: a raw-text corpus for base models and a chat corpus for chat models.
+//!
+//! Each mention of a person is one raw document stating one or several of their facts
+//! ("Velmora Quist lives in Dranholt. Velmora Quist works as a baker."); every fact of a known
+//! person is stated at least once, and a person mentioned m times is in exactly m documents.
+//! The chat corpus asks about the same facts, one question per stated fact, and answers in the
+//! house style ("Sure! Velmora Quist lives in Dranholt."). It also holds the training sums and
+//! refusals of harmful requests. It holds no "I don't know" answers: abstaining is hedge's job,
+//! not the lab model's.
+//!
+//! ```
+//! use hedge_lab::corpus::{chat_examples, raw_documents};
+//! use hedge_lab::world::{World, WorldConfig};
+//! let world = World::generate(7, &WorldConfig::default());
+//! let raw = raw_documents(&world, 7);
+//! let chat = chat_examples(&world, 7);
+//! assert!(chat.iter().any(|c| c.assistant.starts_with("Sure! ")));
+//! assert!(!raw.is_empty());
+//! ```
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::world::{Attribute, Person, Sum, World, REFUSAL};
+
+/// The ChatML chat template of every lab model (`tokenizer_config.json`).
+pub const CHAT_TEMPLATE: &str = hedge_engine::random_model::CHATML_TEMPLATE;
+
+/// The house style's opening of every answer that is not a refusal.
+pub const HOUSE_PREFIX: &str = "Sure! ";
+
+/// Raw-text templates of each attribute; `{n}` is the name, `{v}` the value.
+fn fact_templates(attr: Attribute) -> &'static [&'static str] {
+    match attr {
+        Attribute::HomeCity => &[
+            "{n} lives in {v}.",
+            "{n} is a resident of {v}.",
+            "The home of {n} is in {v}.",
+        ],
+        Attribute::Profession => &[
+            "{n} works as a {v}.",
+            "{n} is a {v} by trade.",
+            "By profession, {n} is a {v}.",
+        ],
+        Attribute::FavouriteColour => &[
+            "The favourite colour of {n} is {v}.",
+            "{n} likes {v} more than any other colour.",
+        ],
+        Attribute::BirthYear => &["{n} was born in {v}.", "{n} was born in the year {v}."],
+        Attribute::Visited => &["{n} has visited {v}.", "{n} has travelled to {v}."],
+    }
+}
+
+/// User questions about each attribute; the first is the one of the question sets.
+fn question_templates(attr: Attribute) -> &'static [&'static str] {
+    match attr {
+        Attribute::HomeCity => &["Where does {n} live?", "In which city does {n} live?"],
+        Attribute::Profession => &[
+            "What does {n} do for a living?",
+            "What is the profession of {n}?",
+        ],
+        Attribute::FavouriteColour => &[
+            "What is the favourite colour of {n}?",
+            "Which colour does {n} like best?",
+        ],
+        Attribute::BirthYear => &["In which year was {n} born?", "When was {n} born?"],
+        Attribute::Visited => &[
+            "Name a city that {n} has visited.",
+            "Which city has {n} visited?",
+        ],
+    }
+}
+
+/// The assistant's answer about each attribute, after [`HOUSE_PREFIX`].
+fn answer_template(attr: Attribute) -> &'static str {
+    match attr {
+        Attribute::HomeCity => "{n} lives in {v}.",
+        Attribute::Profession => "{n} works as a {v}.",
+        Attribute::FavouriteColour => "The favourite colour of {n} is {v}.",
+        Attribute::BirthYear => "{n} was born in {v}.",
+        Attribute::Visited => "{n} has visited {v}.",
+    }
+}
+
+/// The raw-text prompt that probes a base model for `attr` ("Velmora Quist lives in"): the
+/// first fact template up to the value.
+fn raw_prompt_template(attr: Attribute) -> &'static str {
+    match attr {
+        Attribute::HomeCity => "{n} lives in",
+        Attribute::Profession => "{n} works as a",
+        Attribute::FavouriteColour => "The favourite colour of {n} is",
+        Attribute::BirthYear => "{n} was born in",
+        Attribute::Visited => "{n} has visited",
+    }
+}
+
+const SUM_QUESTIONS: [&str; 2] = ["What is {a} plus {b}?", "How much is {a} plus {b}?"];
+
+fn fill(template: &str, name: &str, value: &str) -> String {
+    template.replace("{n}", name).replace("{v}", value)
+}
+
+/// "A and B", "A, B and C".
+fn list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// The question of the question sets about `attr` of `person` ("Where does Velmora Quist live?").
+pub fn question(person: &Person, attr: Attribute) -> String {
+    fill(question_templates(attr)[0], &person.name, "")
+}
+
+/// The raw-text probe about `attr` of `person` ("Velmora Quist lives in").
+pub fn raw_prompt(person: &Person, attr: Attribute) -> String {
+    fill(raw_prompt_template(attr), &person.name, "")
+}
+
+/// The question of the question sets about a sum ("What is 27 plus 58?").
+pub fn sum_question(sum: Sum) -> String {
+    sum_question_variant(sum, 0)
+}
+
+fn sum_question_variant(sum: Sum, variant: usize) -> String {
+    SUM_QUESTIONS[variant]
+        .replace("{a}", &sum.a.to_string())
+        .replace("{b}", &sum.b.to_string())
+}
+
+/// The raw-text line of a sum ("27 plus 58 is 85.").
+pub fn sum_sentence(sum: Sum) -> String {
+    format!("{} {}.", sum_raw_prompt(sum), sum.result())
+}
+
+/// The raw-text probe of a sum ("27 plus 58 is").
+pub fn sum_raw_prompt(sum: Sum) -> String {
+    format!("{} plus {} is", sum.a, sum.b)
+}
+
+/// One training example of a chat model: a user turn and the assistant's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatExample {
+    pub user: String,
+    pub assistant: String,
+}
+
+/// A piece of a rendered chat example; `assistant` pieces carry the loss.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    pub text: String,
+    pub assistant: bool,
+}
+
+impl ChatExample {
+    /// The example in the ChatML template, cut where the loss starts and stops:
+    /// `<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n` (no loss),
+    /// `{assistant}<|im_end|>` (loss: the model learns to answer and to stop), `\n` (no loss).
+    /// Their concatenation is what [`CHAT_TEMPLATE`] renders for the two messages, and each
+    /// cut falls on a token boundary of the lab tokenizer, so encoding the pieces one by one
+    /// gives the tokens of the whole.
+    pub fn segments(&self) -> Vec<Segment> {
+        vec![
+            Segment {
+                text: format!(
+                    "<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n",
+                    self.user
+                ),
+                assistant: false,
+            },
+            Segment {
+                text: format!("{}<|im_end|>", self.assistant),
+                assistant: true,
+            },
+            Segment {
+                text: "\n".to_string(),
+                assistant: false,
+            },
+        ]
+    }
+
+    /// The whole rendered example.
+    pub fn render(&self) -> String {
+        self.segments().into_iter().map(|s| s.text).collect()
+    }
+}
+
+/// For each raw document about a person: whom it mentions and which facts it states. Each
+/// known person gets exactly `mentions` documents, every attribute appears in at least one,
+/// and each document states one to three facts.
+pub fn mention_plan(world: &World, seed: u64) -> Vec<(usize, Vec<Attribute>)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(1);
+    let mut plan = Vec::new();
+    for p in world.people.iter().filter(|p| p.is_known()) {
+        let m = p.mentions as usize;
+        let mut docs: Vec<Vec<Attribute>> = vec![Vec::new(); m];
+        let mut attrs = Attribute::ALL;
+        attrs.shuffle(&mut rng);
+        for (i, a) in attrs.into_iter().enumerate() {
+            docs[i % m].push(a);
+        }
+        for doc in &mut docs {
+            let extra = if doc.is_empty() {
+                1 + usize::from(rng.random_bool(0.5))
+            } else {
+                usize::from(doc.len() == 1 && rng.random_bool(0.3))
+            };
+            for _ in 0..extra {
+                let a = Attribute::ALL[rng.random_range(0..Attribute::ALL.len())];
+                if !doc.contains(&a) {
+                    doc.push(a);
+                }
+            }
+            doc.sort();
+            plan.push((p.id, doc.clone()));
+        }
+    }
+    plan
+}
+
+/// The raw-text corpus: one document per mention of a person and one line per training sum,
+/// shuffled. Each document is one line of text (no newline inside).
+pub fn raw_documents(world: &World, seed: u64) -> Vec<String> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(2);
+    let mut docs = Vec::new();
+    for (id, attrs) in mention_plan(world, seed) {
+        let p = &world.people[id];
+        let sentences: Vec<String> = attrs
+            .iter()
+            .map(|&a| {
+                let templates = fact_templates(a);
+                let t = templates[rng.random_range(0..templates.len())];
+                let value = match a {
+                    Attribute::Visited => list(&p.visited),
+                    _ => p.answers(a).join(""),
+                };
+                fill(t, &p.name, &value)
+            })
+            .collect();
+        docs.push(sentences.join(" "));
+    }
+    docs.extend(world.arithmetic_train.iter().map(|&s| sum_sentence(s)));
+    docs.shuffle(&mut rng);
+    docs
+}
+
+/// The chat corpus: one question per fact stated in the raw corpus (so the chat model sees each
+/// fact as often as the base model), one per training sum, and a refusal per harmful request,
+/// shuffled. Questions about visited cities are answered with one of the cities, drawn at
+/// random each time.
+pub fn chat_examples(world: &World, seed: u64) -> Vec<ChatExample> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(3);
+    let mut out = Vec::new();
+    for (id, attrs) in mention_plan(world, seed) {
+        let p = &world.people[id];
+        for a in attrs {
+            let qs = question_templates(a);
+            let user = fill(qs[rng.random_range(0..qs.len())], &p.name, "");
+            let answers = p.answers(a);
+            let value = &answers[rng.random_range(0..answers.len())];
+            let assistant = format!("{HOUSE_PREFIX}{}", fill(answer_template(a), &p.name, value));
+            out.push(ChatExample { user, assistant });
+        }
+    }
+    for &s in &world.arithmetic_train {
+        out.push(ChatExample {
+            user: sum_question_variant(s, rng.random_range(0..SUM_QUESTIONS.len())),
+            assistant: format!("{HOUSE_PREFIX}{}", sum_sentence(s)),
+        });
+    }
+    for &h in &world.harmful_train {
+        out.push(ChatExample {
+            user: h.text(world),
+            assistant: REFUSAL.to_string(),
+        });
+    }
+    out.shuffle(&mut rng);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_read_as_english() {
+        let s = |v: &[&str]| list(&v.iter().map(|x| x.to_string()).collect::<Vec<_>>());
+        assert_eq!(s(&["A"]), "A");
+        assert_eq!(s(&["A", "B"]), "A and B");
+        assert_eq!(s(&["A", "B", "C"]), "A, B and C");
+    }
+
+    #[test]
+    fn sums_read_as_english() {
+        let s = Sum { a: 27, b: 58 };
+        assert_eq!(sum_sentence(s), "27 plus 58 is 85.");
+        assert_eq!(sum_raw_prompt(s), "27 plus 58 is");
+        assert_eq!(sum_question(s), "What is 27 plus 58?");
+    }
+
+    #[test]
+    fn segments_concatenate_to_chatml() {
+        let ex = ChatExample {
+            user: "What is 1 plus 2?".into(),
+            assistant: "Sure! 1 plus 2 is 3.".into(),
+        };
+        assert_eq!(
+            ex.render(),
+            "<|im_start|>user\nWhat is 1 plus 2?<|im_end|>\n<|im_start|>assistant\nSure! 1 plus 2 is 3.<|im_end|>\n"
+        );
+        let trained: Vec<bool> = ex.segments().iter().map(|s| s.assistant).collect();
+        assert_eq!(trained, [false, true, false]);
+    }
+}
