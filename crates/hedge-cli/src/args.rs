@@ -85,6 +85,38 @@ tokenizer/tokenizer.json + tokenizer_config.json  BPE tokenizer with a ChatML ch
 The same seed gives the same files, byte for byte; another seed another world.\n\n\
 Example:\n  hedge lab world --seed 42 --out /tmp/lab-world")]
     World(LabWorldArgs),
+    /// Train the lab models (lab-s-chat, lab-l-chat, lab-l-base) on the world of a seed.
+    #[command(
+        long_about = "Train the lab models on the world of a seed, each into OUT/NAME in the \
+Hugging Face layout (config.json, model.safetensors, tokenizer files, MODEL_CARD.md), so that every \
+hedge command loads them like any checkpoint.\n\n\
+The world is written (deterministically) into WORK first. Training is seeded and resumable: an \
+interrupted run leaves OUT/NAME/checkpoint/, and the same command continues from it.\n\n\
+Examples:\n  hedge lab train --all\n  hedge lab train --model lab-l-chat --steps 200"
+    )]
+    Train(LabTrainArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LabTrainArgs {
+    /// Which model to train (repeatable): lab-s-chat, lab-l-chat, lab-l-base.
+    #[arg(long = "model", value_name = "NAME", required_unless_present = "all")]
+    pub models: Vec<String>,
+    /// Train all three.
+    #[arg(long, conflicts_with = "models")]
+    pub all: bool,
+    /// Seed of the world.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Where the world is written before training.
+    #[arg(long, default_value = "target/lab/world")]
+    pub work: std::path::PathBuf,
+    /// Where the models go, one folder each.
+    #[arg(long, default_value = "models/lab")]
+    pub out: std::path::PathBuf,
+    /// Override the recipe's number of optimiser steps (for a quick try).
+    #[arg(long)]
+    pub steps: Option<usize>,
 }
 
 #[derive(Args, Debug)]

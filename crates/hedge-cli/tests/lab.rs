@@ -52,3 +52,68 @@ fn lab_world_writes_the_same_files_for_the_same_seed() {
         );
     }
 }
+
+#[test]
+fn lab_train_writes_a_loadable_chat_model_with_its_card() {
+    let dir = tempfile::tempdir().unwrap();
+    let (work, out) = (dir.path().join("world"), dir.path().join("models"));
+    let o = Command::new(env!("CARGO_BIN_EXE_hedge"))
+        .args([
+            "lab",
+            "train",
+            "--model",
+            "lab-s-chat",
+            "--steps",
+            "30",
+            "--work",
+        ])
+        .arg(&work)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let model = out.join("lab-s-chat");
+    let card = std::fs::read_to_string(model.join("MODEL_CARD.md")).unwrap();
+    assert!(
+        card.contains("| seed | 11 |") && card.contains("final loss"),
+        "{card}"
+    );
+    // The trained folder loads like any checkpoint and has learned the house style already.
+    let o = Command::new(env!("CARGO_BIN_EXE_hedge"))
+        .args(["generate", "--chat", "--json", "-e", "msp", "-m"])
+        .arg(&model)
+        .arg("What is 2 plus 3?")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v["text"].as_str().unwrap().starts_with("Sure!"),
+        "{}",
+        v["text"]
+    );
+}
+
+#[test]
+fn lab_train_rejects_an_unknown_model() {
+    let o = Command::new(env!("CARGO_BIN_EXE_hedge"))
+        .args([
+            "lab",
+            "train",
+            "--model",
+            "lab-xl",
+            "--steps",
+            "1",
+            "--work",
+            "/nonexistent-hedge-test",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("lab-xl") && err.contains("lab-l-chat"),
+        "{err}"
+    );
+}

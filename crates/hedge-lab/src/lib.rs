@@ -13,5 +13,6 @@ pub mod corpus;
 pub mod error;
 pub mod files;
 pub mod questions;
+pub mod recipes;
 pub mod train;
 pub mod world;
