@@ -95,6 +95,35 @@ interrupted run leaves OUT/NAME/checkpoint/, and the same command continues from
 Examples:\n  hedge lab train --all\n  hedge lab train --model lab-l-chat --steps 200"
     )]
     Train(LabTrainArgs),
+    /// Accuracy per lab model and category, chat-format share, and white-box AUROC/PRR.
+    #[command(
+        long_about = "Measure what LAB.md requires of the lab models on a question split: \
+accuracy per model and category (greedy answers judged by contains-any-gold; chat models through \
+their chat template, lab-l-base with raw-text probes such as \"Velmora Quist lives in\"), the \
+share of answers in the chat house style, and for each model how well every white-box estimator \
+detects its wrong answers (AUROC, PRR; answerable categories only).\n\n\
+Example:\n  hedge lab bench --split test"
+    )]
+    Bench(LabBenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LabBenchArgs {
+    /// Where the models are, one folder each.
+    #[arg(long, default_value = "models/lab")]
+    pub models: std::path::PathBuf,
+    /// The world whose question sets are used (written from --seed when missing).
+    #[arg(long, default_value = "target/lab/world")]
+    pub work: std::path::PathBuf,
+    /// Seed of the world, when it has to be written.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Question split: calib or test.
+    #[arg(long, default_value = "test", value_parser = ["calib", "test"])]
+    pub split: String,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

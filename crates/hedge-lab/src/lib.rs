@@ -8,6 +8,7 @@
 //! - [`bpe`]: the BPE tokenizer trained on the corpus, shared by all lab models;
 //! - [`train`]: the trainer of hedge-engine's decoder.
 
+pub mod bench;
 pub mod bpe;
 pub mod corpus;
 pub mod error;

@@ -26,6 +26,7 @@ pub fn run(a: LabArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         LabCommand::Train(t) => train(t),
+        LabCommand::Bench(b) => super::lab_bench::run(b),
     }
 }
 

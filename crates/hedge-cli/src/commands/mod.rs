@@ -6,6 +6,7 @@ pub mod dev;
 pub mod eval;
 pub mod generate;
 pub mod lab;
+pub mod lab_bench;
 pub mod metrics;
 pub mod score;
 
