@@ -26,6 +26,18 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Ask a question: the bundled lab model (or --model) answers, each token coloured by its
+    /// confidence, with the uncertainty table.
+    #[command(
+        long_about = "Ask a question. With no --model, hedge answers with its bundled lab \
+model (models/lab/lab-l-chat: a small model trained on hedge's synthetic lab world, so no \
+download is needed), through the model's chat template, greedily. Each token is coloured by its \
+probability on a terminal, then the white-box uncertainty estimators are printed (higher = less \
+sure).\n\n\
+Examples:\n  hedge ask \"What is 27 plus 58?\"\n  hedge ask --json \"Where does Velmora Quist live?\"\n  \
+hedge ask --model hf:HuggingFaceTB/SmolLM2-135M-Instruct \"What is the capital of France?\""
+    )]
+    Ask(AskArgs),
     /// Generate an answer, colour each token by its probability, and score it.
     #[command(
         long_about = "Generate an answer to PROMPT and show how sure the model was.\n\n\
@@ -192,6 +204,25 @@ pub struct OutputArgs {
     /// Never colour the tokens (colour is only used on a terminal anyway).
     #[arg(long)]
     pub no_color: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct AskArgs {
+    /// The question.
+    pub question: String,
+    /// A Hugging Face model folder or hf:ORG/NAME (default: the bundled lab-l-chat).
+    #[arg(long, short = 'm', value_name = "PATH|hf:ORG/NAME")]
+    pub model: Option<String>,
+    /// Device to run on: cpu, or cuda[:N] when hedge is built with `--features cuda`.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Stop after this many new tokens.
+    #[arg(long, default_value_t = 64)]
+    pub max_tokens: usize,
+    #[command(flatten)]
+    pub estimators: EstimatorArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Args, Debug)]

@@ -45,6 +45,7 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 fn try_main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Ask(a) => commands::ask::run(a),
         Command::Generate(a) => commands::generate::run(a),
         Command::Score(a) => commands::score::run(a),
         Command::Eval(a) => commands::eval::run(a),

@@ -117,3 +117,23 @@ fn lab_train_rejects_an_unknown_model() {
         "{err}"
     );
 }
+
+#[test]
+fn ask_uses_the_chat_template_when_the_model_has_one() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../hedge-engine/tests/fixtures/tiny-qwen2"
+    );
+    let run = |cmd: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_hedge"))
+            .args([cmd, "--model", fixture, "--json", "--max-tokens", "2", "Hi"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let asked = run("ask");
+    let raw = run("generate");
+    // The ChatML turn wraps "Hi" in several more tokens than the raw prompt has.
+    assert!(asked["prompt_tokens"].as_u64().unwrap() > raw["prompt_tokens"].as_u64().unwrap() + 3);
+}

@@ -1,5 +1,6 @@
 //! One module per subcommand, and what they share: loading a model, choosing estimators.
 
+pub mod ask;
 pub mod bench;
 pub mod calibrate;
 pub mod dev;

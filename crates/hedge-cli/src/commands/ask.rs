@@ -1,0 +1,54 @@
+//! `hedge ask`: the main job — a question answered by the bundled lab model (or any model),
+//! coloured by confidence, with the uncertainty table.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::args::{AskArgs, GenerateArgs, ModelArgs};
+
+/// Where the bundled lab model is: `models/lab/lab-l-chat` under the current folder, else under
+/// the source tree this binary was built from.
+fn bundled_model() -> anyhow::Result<PathBuf> {
+    let rel = PathBuf::from("models/lab/lab-l-chat");
+    let built = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(&rel);
+    [rel.clone(), built]
+        .into_iter()
+        .find(|p| p.join("config.json").is_file())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "the bundled lab model is not at {}: train it with `hedge lab train --model lab-l-chat`, or pass --model",
+                rel.display()
+            )
+        })
+}
+
+pub fn run(a: AskArgs) -> anyhow::Result<ExitCode> {
+    let model = match a.model {
+        Some(m) => m,
+        None => bundled_model()?.to_string_lossy().into_owned(),
+    };
+    // A model without a chat template is asked with the raw question.
+    let chat = hedge_engine::Checkpoint::open(&model)
+        .ok()
+        .and_then(|c| c.tokenizer_config)
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .is_some_and(|t| t.contains("chat_template"));
+    super::generate::run(GenerateArgs {
+        model: ModelArgs {
+            model,
+            device: a.device,
+        },
+        prompt: a.question,
+        chat,
+        temperature: 0.0,
+        top_k: None,
+        top_p: None,
+        seed: 0,
+        max_tokens: a.max_tokens,
+        stop: Vec::new(),
+        estimators: a.estimators,
+        output: a.output,
+    })
+}
