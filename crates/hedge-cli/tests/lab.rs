@@ -137,3 +137,20 @@ fn ask_uses_the_chat_template_when_the_model_has_one() {
     // The ChatML turn wraps "Hi" in several more tokens than the raw prompt has.
     assert!(asked["prompt_tokens"].as_u64().unwrap() > raw["prompt_tokens"].as_u64().unwrap() + 3);
 }
+
+#[test]
+fn bundled_lab_model_answers_a_known_question() {
+    // No --model: `hedge ask` uses models/lab/lab-l-chat, committed in the repository.
+    let o = Command::new(env!("CARGO_BIN_EXE_hedge"))
+        .args(["ask", "--json", "What is the favourite colour of Dato Sol?"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["model"], "lab-l-chat");
+    assert_eq!(
+        v["text"],
+        "Sure! The favourite colour of Dato Sol is purple."
+    );
+    assert_eq!(v["finish_reason"], "eos");
+}
