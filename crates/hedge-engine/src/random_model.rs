@@ -84,7 +84,7 @@ fn write_json(path: &Path, v: &Value) -> Result<()> {
 }
 
 /// Normal(0, std) values from a seeded stream (Box–Muller).
-fn normal(rng: &mut ChaCha8Rng, n: usize, std: f32) -> Vec<f32> {
+pub fn normal(rng: &mut ChaCha8Rng, n: usize, std: f32) -> Vec<f32> {
     let mut v = Vec::with_capacity(n);
     while v.len() < n {
         let u1: f32 = rng.random::<f32>().max(f32::MIN_POSITIVE);

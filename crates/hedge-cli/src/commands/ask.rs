@@ -29,26 +29,27 @@ pub fn run(a: AskArgs) -> anyhow::Result<ExitCode> {
         Some(m) => m,
         None => bundled_model()?.to_string_lossy().into_owned(),
     };
+    let model_args = ModelArgs {
+        model,
+        device: a.device,
+    };
+    let loaded = super::load_model(&model_args)?;
     // A model without a chat template is asked with the raw question.
-    let chat = hedge_engine::Checkpoint::open(&model)
-        .ok()
-        .and_then(|c| c.tokenizer_config)
-        .and_then(|p| std::fs::read_to_string(p).ok())
-        .is_some_and(|t| t.contains("chat_template"));
-    super::generate::run(GenerateArgs {
-        model: ModelArgs {
-            model,
-            device: a.device,
+    let chat = loaded.tokenizer.has_chat_template();
+    super::generate::run_with(
+        &loaded,
+        GenerateArgs {
+            model: model_args,
+            prompt: a.question,
+            chat,
+            temperature: 0.0,
+            top_k: None,
+            top_p: None,
+            seed: 0,
+            max_tokens: a.max_tokens,
+            stop: Vec::new(),
+            estimators: a.estimators,
+            output: a.output,
         },
-        prompt: a.question,
-        chat,
-        temperature: 0.0,
-        top_k: None,
-        top_p: None,
-        seed: 0,
-        max_tokens: a.max_tokens,
-        stop: Vec::new(),
-        estimators: a.estimators,
-        output: a.output,
-    })
+    )
 }

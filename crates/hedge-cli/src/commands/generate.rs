@@ -5,15 +5,22 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use hedge_core::score_all;
-use hedge_engine::{Backend, GenerationRequest, SamplingParams};
+use hedge_engine::{Backend, GenerationRequest, LocalModel, SamplingParams};
 use serde_json::json;
 
 use crate::args::GenerateArgs;
 use crate::render;
 
 pub fn run(a: GenerateArgs) -> anyhow::Result<ExitCode> {
-    let specs = super::estimators(&a.estimators.estimators)?;
-    let sampling = SamplingParams {
+    // Check the flags before paying for the model load.
+    super::estimators(&a.estimators.estimators)?;
+    sampling(&a).validate()?;
+    let model = super::load_model(&a.model)?;
+    run_with(&model, a)
+}
+
+fn sampling(a: &GenerateArgs) -> SamplingParams {
+    SamplingParams {
         temperature: a.temperature,
         top_k: a.top_k,
         top_p: a.top_p,
@@ -21,13 +28,16 @@ pub fn run(a: GenerateArgs) -> anyhow::Result<ExitCode> {
         max_tokens: a.max_tokens,
         stop: a.stop.clone(),
         ignore_eos: false,
-    };
-    sampling.validate()?;
-    let model = super::load_model(&a.model)?;
+    }
+}
+
+/// `hedge generate` on a model already loaded (`hedge ask` loads it to read its chat template).
+pub fn run_with(model: &LocalModel, a: GenerateArgs) -> anyhow::Result<ExitCode> {
+    let specs = super::estimators(&a.estimators.estimators)?;
     let req = GenerationRequest {
         prompt: a.prompt.clone(),
         chat: a.chat,
-        sampling,
+        sampling: sampling(&a),
         top_logprobs: a.estimators.top_logprobs,
     };
     let start = Instant::now();

@@ -11,9 +11,10 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::VarBuilder;
+use hedge_engine::random_model::normal;
 use hedge_engine::rope::Rope;
 use hedge_engine::Config;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::data::Batch;
@@ -115,22 +116,6 @@ fn param_specs(cfg: &Config) -> Result<Vec<(String, Vec<usize>, Init)>> {
         specs.push(("lm_head.weight".to_string(), vec![v, d], Init::Normal));
     }
     Ok(specs)
-}
-
-/// Normal(0, std) values from a seeded stream (Box–Muller).
-fn normal(rng: &mut ChaCha8Rng, n: usize, std: f32) -> Vec<f32> {
-    let mut v = Vec::with_capacity(n);
-    while v.len() < n {
-        let u1: f32 = rng.random::<f32>().max(f32::MIN_POSITIVE);
-        let u2: f32 = rng.random();
-        let r = (-2.0 * u1.ln()).sqrt() * std;
-        let a = std::f32::consts::TAU * u2;
-        v.push(r * a.cos());
-        if v.len() < n {
-            v.push(r * a.sin());
-        }
-    }
-    v
 }
 
 /// The trainable parameters of a model, as candle `Var`s sorted by name (so that every sum over
