@@ -97,6 +97,35 @@ pub enum CoreError {
         /// What is wrong and what is allowed.
         reason: String,
     },
+
+    /// A matrix that is not square, does not match the number of samples, or holds a value
+    /// it may not (a similarity matrix or an NLI probability matrix).
+    #[error("{op}: {reason}")]
+    BadMatrix {
+        /// What was being built, e.g. `similarity matrix`.
+        op: &'static str,
+        /// What is wrong, naming the row or entry.
+        reason: String,
+    },
+
+    /// A similarity backend (`--similarity`) that hedge does not know.
+    #[error("unknown similarity backend `{name}`; known backends: {known}")]
+    UnknownSimilarity {
+        /// The name as the user wrote it.
+        name: String,
+        /// The known names, comma separated.
+        known: String,
+    },
+
+    /// A similarity backend that could not compute its matrix (a model that failed to run).
+    /// Backends outside hedge-core report their own errors through this variant.
+    #[error("similarity backend `{backend}` failed: {reason}")]
+    Similarity {
+        /// The backend, e.g. `nli`.
+        backend: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// `Result` with [`CoreError`].

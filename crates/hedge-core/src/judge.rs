@@ -154,7 +154,7 @@ pub fn rouge_l(a: &str, b: &str) -> f64 {
 }
 
 /// Length of the longest common subsequence, O(|a|·|b|) time, O(|b|) memory.
-fn lcs_len(a: &[&str], b: &[&str]) -> usize {
+pub(crate) fn lcs_len<T: PartialEq>(a: &[T], b: &[T]) -> usize {
     let mut prev = vec![0usize; b.len() + 1];
     let mut cur = vec![0usize; b.len() + 1];
     for x in a {

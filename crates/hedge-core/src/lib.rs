@@ -1,11 +1,17 @@
-//! hedge's math: per-step token statistics, white-box uncertainty estimators and their
-//! scores. No I/O, no candle: it builds in seconds and tests in milliseconds.
+//! hedge's math: per-step token statistics, uncertainty estimators and their scores,
+//! similarity graphs of sampled answers, evaluation metrics. No I/O, no candle: it builds in
+//! seconds and tests in milliseconds.
 //!
 //! - [`stats`]: the statistics of one decoding step (logprob, entropy, margin, kurtosis,
 //!   top-k), computed once from the logits (METHODS §1).
 //! - [`token`]: [`TokenRecord`], what the engine keeps of each step.
-//! - [`estimators`]: the [`Estimator`] trait and the white-box estimators of METHODS §2,
-//!   named by [`EstimatorSpec`] (`msp`, `chow_quantile:0.1`, …).
+//! - [`estimators`]: the [`Estimator`] trait, the [`Evidence`] it reads, and the estimators
+//!   of METHODS §2–4 — white-box, sampling-based, reflexive — named by [`EstimatorSpec`]
+//!   (`msp`, `chow_quantile:0.1`, `semantic_entropy`, `sar`, `p_true`, …).
+//! - [`similarity`]: the similarity matrix W of sampled answers, the [`Similarity`] backends
+//!   (`jaccard`, `rouge_l` here; `embedding`, `nli` in hedge-engine), NLI probabilities and
+//!   semantic sets.
+//! - [`prompts`]: the texts of the reflexive prompts and the verbalized-confidence parser.
 //! - [`scores`]: [`Scores`], estimator name → uncertainty, in order.
 //! - [`metrics`]: the evaluation metrics of METHODS §5 (`auroc`, `prr`, `ece`, …), seeded
 //!   bootstrap intervals, and [`MetricSet`], all of them for one estimator.
@@ -47,15 +53,20 @@ pub mod error;
 pub mod estimators;
 pub mod judge;
 pub mod metrics;
+pub mod prompts;
 pub mod scores;
+pub mod similarity;
 pub mod stats;
 pub mod token;
 
 pub use calibration::{Calibration, CalibrationKind, Isotonic, Platt, Temperature};
 pub use error::{CoreError, Result};
-pub use estimators::{score_all, score_with, Estimator, EstimatorSpec, Evidence, Need};
+pub use estimators::{
+    score_all, score_with, Estimator, EstimatorSpec, Evidence, Need, Reflexive, Sample,
+};
 pub use judge::Match;
 pub use metrics::{Interval, MetricSet, SummaryOptions};
 pub use scores::Scores;
+pub use similarity::{Clusters, NliProbs, Similarity, SimilarityKind, SimilarityMatrix};
 pub use stats::{StatsScratch, StepStats};
 pub use token::{TokenRecord, TopToken};

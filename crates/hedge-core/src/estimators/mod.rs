@@ -1,54 +1,98 @@
-//! White-box uncertainty estimators of METHODS §2, behind one small trait.
+//! Uncertainty estimators of METHODS §2–4, behind one small trait.
 //!
 //! Every estimator returns an **uncertainty**: higher = less sure. Each reads the
-//! [`Evidence`] of one answer; the ones here read only its [`TokenRecord`]s.
-//! On an empty answer (L = 0), `msp` is 0 (a sum over nothing) and every mean, maximum or
-//! quantile is NaN (serialised as `null` by [`Scores`]).
+//! [`Evidence`] of one answer and declares what it [`Need`]s, so that the runner draws
+//! samples, builds similarity matrices and asks reflexive prompts only when a requested
+//! estimator needs them, and once for all of them.
+//!
+//! - White-box (§2), from the answer's [`TokenRecord`]s: `msp`, `perplexity`,
+//!   `mean_token_entropy`, `max_token_entropy`, `geo_mean_prob`, `arith_mean_prob`,
+//!   `mean_kurtosis`, `chow_quantile`. On an empty answer (L = 0), `msp` is 0 (a sum over
+//!   nothing) and every mean, maximum or quantile is NaN (serialised as `null` by [`Scores`]).
+//! - Sampling-based (§3), from m sampled answers, their similarity matrix W and their
+//!   semantic sets: `lexical_similarity`, `num_sets`, `eigv`, `ecc`, `deg`,
+//!   `semantic_entropy`, `discrete_semantic_entropy`, `token_sar`, `sentence_sar`, `sar`.
+//! - Reflexive (§4), from the model's answers to prompts about its own answer: `p_true`,
+//!   `r_tuning_sure`, `verbalized`, `choice_risk`.
+//!
+//! **Missing evidence gives NaN, never a panic**: an estimator whose part of the
+//! [`Evidence`] is absent, or inconsistent (a matrix whose size is not the number of
+//! samples, relevances that do not match the tokens), returns NaN.
 
 mod chow_quantile;
+mod deg;
+mod ecc;
+mod eigv;
+mod evidence;
 mod kurtosis;
+mod laplacian;
+mod lexical_similarity;
 mod mean_prob;
 mod msp;
+mod num_sets;
 mod perplexity;
+mod reflexive;
+#[cfg(test)]
+mod sampling_props;
+mod sar;
+mod semantic_entropy;
 mod spec;
 mod token_entropy;
 
 pub use chow_quantile::{quantile_sorted, ChowQuantile};
+pub use deg::Deg;
+pub use ecc::Ecc;
+pub use eigv::Eigv;
+pub use evidence::{ChoiceMasses, Evidence, Reflexive, Sample};
 pub use kurtosis::MeanKurtosis;
+pub use lexical_similarity::LexicalSimilarity;
 pub use mean_prob::{ArithMeanProb, GeoMeanProb};
 pub use msp::Msp;
+pub use num_sets::NumSets;
 pub use perplexity::Perplexity;
+pub use reflexive::{ChoiceRisk, PTrue, RTuningSure, Verbalized};
+pub use sar::{token_sar, Sar, SentenceSar, TokenSar};
+pub use semantic_entropy::{DiscreteSemanticEntropy, SemanticEntropy};
 pub use spec::EstimatorSpec;
 pub use token_entropy::{MaxTokenEntropy, MeanTokenEntropy};
 
 use crate::scores::Scores;
 use crate::token::TokenRecord;
 
-/// What an estimator reads about one answer.
-///
-/// Later estimators (sampling-based) need more than the tokens; they will add fields here,
-/// so build it with [`Evidence::new`] rather than a struct literal.
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[non_exhaustive]
-pub struct Evidence<'a> {
-    /// The per-step records of the answer, in order.
-    pub tokens: &'a [TokenRecord],
-}
-
-impl<'a> Evidence<'a> {
-    /// Evidence made of the token records of one answer.
-    pub fn new(tokens: &'a [TokenRecord]) -> Evidence<'a> {
-        Evidence { tokens }
-    }
-}
+/// The number of sampled answers m the runner draws for the sampling-based estimators
+/// when the user does not say (METHODS §3).
+pub const DEFAULT_NUM_SAMPLES: usize = 10;
 
 /// What an estimator needs the runner to produce, so that samples are drawn only when some
-/// requested estimator needs them.
+/// requested estimator needs them, and once for all of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Need {
-    /// The token records of one (greedy or sampled) answer.
+    /// The token records of one (greedy or sampled) answer: [`Evidence::tokens`].
     Tokens,
+    /// m sampled answers (their texts): [`Evidence::samples`].
+    Samples,
+    /// The samples' per-token log-probabilities ([`Sample::token_logprobs`]), so a
+    /// white-box backend.
+    SampleLogprobs,
+    /// W of the samples from the chosen similarity backend ([`Evidence::similarity`]); with
+    /// the `nli` backend also the NLI probabilities ([`Evidence::nli`]), which decide the
+    /// semantic sets.
+    Similarity,
+    /// SAR relevance of each token of the answer ([`Evidence::token_relevance`]).
+    TokenRelevance,
+    /// SAR relevance of each token of each sample ([`Evidence::sample_token_relevance`]).
+    SampleTokenRelevance,
+    /// log P(" True") after the `p_true` prompt ([`Reflexive::p_true_logprob`]).
+    PTrueProb,
+    /// log P(" sure") and log P(" unsure") after the R-Tuning suffix
+    /// ([`Reflexive::sure_logprob`], [`Reflexive::unsure_logprob`]).
+    SureProbs,
+    /// The parsed answer to the verbalized-confidence prompt
+    /// ([`Reflexive::verbalized_confidence`]).
+    VerbalizedConfidence,
+    /// The masses of a multiple-choice question's option letters ([`Reflexive::choice`]).
+    OptionMasses,
 }
 
 /// An uncertainty estimator: higher = less sure.
@@ -58,11 +102,12 @@ pub trait Estimator: Send + Sync {
     fn name(&self) -> String;
 
     /// What this estimator reads from [`Evidence`].
-    fn needs(&self) -> Need {
-        Need::Tokens
+    fn needs(&self) -> &'static [Need] {
+        &[Need::Tokens]
     }
 
-    /// The uncertainty of the answer described by `ev`.
+    /// The uncertainty of the answer described by `ev`; NaN when the evidence it needs is
+    /// missing.
     fn estimate(&self, ev: &Evidence) -> f64;
 }
 
@@ -94,6 +139,47 @@ fn mean(xs: impl Iterator<Item = f64>) -> f64 {
     } else {
         sum / n as f64
     }
+}
+
+/// Σ xs in numpy's order (`np.sum`, `np.mean`: pairwise summation, 8 running sums in blocks
+/// of up to 128), so that the estimators ported from LM-Polygraph add up their terms as it
+/// does. 0 when empty.
+pub(crate) fn np_sum(xs: &[f64]) -> f64 {
+    const BLOCK: usize = 128;
+    let n = xs.len();
+    if n < 8 {
+        xs.iter().fold(0.0, |acc, x| acc + x)
+    } else if n <= BLOCK {
+        let mut r = [0.0; 8];
+        r.copy_from_slice(&xs[..8]);
+        let whole = n - n % 8;
+        for chunk in xs[8..whole].chunks_exact(8) {
+            for (acc, x) in r.iter_mut().zip(chunk) {
+                *acc += x;
+            }
+        }
+        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for x in &xs[whole..] {
+            res += x;
+        }
+        res
+    } else {
+        let half = (n / 2) - (n / 2) % 8;
+        np_sum(&xs[..half]) + np_sum(&xs[half..])
+    }
+}
+
+/// log Σ exp(xs), stable: max + log Σ exp(x − max). −inf when empty or all −inf; NaN if
+/// some x is NaN.
+pub(crate) fn logsumexp(xs: &[f64]) -> f64 {
+    let max = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if xs.iter().any(|x| x.is_nan()) {
+        return f64::NAN;
+    }
+    if max.is_infinite() {
+        return max;
+    }
+    max + xs.iter().map(|x| (x - max).exp()).sum::<f64>().ln()
 }
 
 #[cfg(test)]
@@ -181,7 +267,7 @@ pub(crate) mod tests {
         assert!((scores.get("msp").unwrap() - 10f64.ln()).abs() < 1e-12);
         let built: Vec<Box<dyn Estimator>> = specs.iter().map(EstimatorSpec::build).collect();
         assert_eq!(score_with(&built, &Evidence::new(&three())), scores);
-        assert!(built.iter().all(|e| e.needs() == Need::Tokens));
+        assert!(built.iter().all(|e| e.needs() == [Need::Tokens]));
     }
 
     mod props {

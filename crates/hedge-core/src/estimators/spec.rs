@@ -1,5 +1,6 @@
 //! `EstimatorSpec`: an estimator by name, the same in a config file, on the command line
-//! (`msp`, `chow_quantile:0.1`) and in an HTTP request (`{"name":"chow_quantile","alpha":0.1}`).
+//! (`msp`, `chow_quantile:0.1`, `num_sets:0.7`) and in an HTTP request
+//! (`{"name":"chow_quantile","alpha":0.1}`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -7,17 +8,28 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ArithMeanProb, ChowQuantile, Estimator, GeoMeanProb, MaxTokenEntropy, MeanKurtosis,
-    MeanTokenEntropy, Msp, Perplexity,
+    ArithMeanProb, ChoiceRisk, ChowQuantile, Deg, DiscreteSemanticEntropy, Ecc, Eigv, Estimator,
+    GeoMeanProb, LexicalSimilarity, MaxTokenEntropy, MeanKurtosis, MeanTokenEntropy, Msp, NumSets,
+    PTrue, Perplexity, RTuningSure, Sar, SemanticEntropy, SentenceSar, TokenSar, Verbalized,
 };
 use crate::error::{CoreError, Result};
 
 /// An estimator, named as in METHODS.md.
 ///
-/// Text form ([`FromStr`] / [`Display`](fmt::Display)): the name, and for `chow_quantile`
-/// an optional `:α` (`chow_quantile` alone means α = 0). Serde form: an object tagged by
-/// `name`, e.g. `{"name":"msp"}` or `{"name":"chow_quantile","alpha":0.1}` (a missing `alpha`
-/// means 0). Both forms reject α outside [0, 1].
+/// Text form ([`FromStr`] / [`Display`](fmt::Display)): the name, and for the estimators
+/// with a parameter an optional `:value`:
+///
+/// | name | parameter | default |
+/// |---|---|---|
+/// | `chow_quantile` | α ∈ [0, 1], always written (`chow_quantile:0.1`) | 0 |
+/// | `num_sets`, `semantic_entropy`, `discrete_semantic_entropy` | τ ∈ [0, 1], the similarity threshold of equivalence for backends other than `nli` | 0.5 |
+/// | `sentence_sar`, `sar` | temperature t > 0 | 0.001 |
+///
+/// A parameter equal to its default is not written (`num_sets:0.5` reads back as
+/// `num_sets`), except α. Serde form: an object tagged by `name`, e.g. `{"name":"msp"}`,
+/// `{"name":"chow_quantile","alpha":0.1}`, `{"name":"num_sets","tau":0.5}`,
+/// `{"name":"sar","t":0.001}` (a missing parameter takes its default). Both forms reject a
+/// parameter out of range.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "snake_case", try_from = "RawSpec")]
 pub enum EstimatorSpec {
@@ -40,9 +52,52 @@ pub enum EstimatorSpec {
         /// Quantile level in [0, 1].
         alpha: f64,
     },
+    /// [`LexicalSimilarity`]: −mean ROUGE-L of pairs of samples.
+    LexicalSimilarity,
+    /// [`NumSets`]: the number of semantic sets.
+    NumSets {
+        /// Equivalence threshold on W for backends other than `nli`, in [0, 1].
+        tau: f64,
+    },
+    /// [`Eigv`]: Σ max(0, 1 − λ) of the graph Laplacian.
+    Eigv,
+    /// [`Ecc`]: eccentricity of the spectral embedding.
+    Ecc,
+    /// [`Deg`]: trace(m·I − D) / m².
+    Deg,
+    /// [`SemanticEntropy`]: entropy over semantic sets, weighted by likelihood.
+    SemanticEntropy {
+        /// Equivalence threshold on W for backends other than `nli`, in [0, 1].
+        tau: f64,
+    },
+    /// [`DiscreteSemanticEntropy`]: entropy over semantic sets, weighted by count.
+    DiscreteSemanticEntropy {
+        /// Equivalence threshold on W for backends other than `nli`, in [0, 1].
+        tau: f64,
+    },
+    /// [`TokenSar`]: relevance-weighted −log p_t.
+    TokenSar,
+    /// [`SentenceSar`]: SAR over samples with sequence probabilities.
+    SentenceSar {
+        /// Temperature t > 0.
+        t: f64,
+    },
+    /// [`Sar`]: SAR over samples with token-SAR probabilities.
+    Sar {
+        /// Temperature t > 0.
+        t: f64,
+    },
+    /// [`PTrue`]: −log P(" True").
+    PTrue,
+    /// [`RTuningSure`]: 1 − P(sure) / (P(sure) + P(unsure)).
+    RTuningSure,
+    /// [`Verbalized`]: 1 − c/100.
+    Verbalized,
+    /// [`ChoiceRisk`]: the renormalised mass of the positive option.
+    ChoiceRisk,
 }
 
-/// The serde shape of [`EstimatorSpec`], before α is checked.
+/// The serde shape of [`EstimatorSpec`], before its parameters are checked.
 #[derive(Deserialize)]
 #[serde(tag = "name", rename_all = "snake_case")]
 enum RawSpec {
@@ -57,32 +112,93 @@ enum RawSpec {
         #[serde(default)]
         alpha: f64,
     },
+    LexicalSimilarity,
+    NumSets {
+        #[serde(default = "default_tau")]
+        tau: f64,
+    },
+    Eigv,
+    Ecc,
+    Deg,
+    SemanticEntropy {
+        #[serde(default = "default_tau")]
+        tau: f64,
+    },
+    DiscreteSemanticEntropy {
+        #[serde(default = "default_tau")]
+        tau: f64,
+    },
+    TokenSar,
+    SentenceSar {
+        #[serde(default = "default_t")]
+        t: f64,
+    },
+    Sar {
+        #[serde(default = "default_t")]
+        t: f64,
+    },
+    PTrue,
+    RTuningSure,
+    Verbalized,
+    ChoiceRisk,
+}
+
+/// The default τ of METHODS §3.
+const DEFAULT_TAU: f64 = 0.5;
+/// The default SAR temperature of METHODS §3.
+const DEFAULT_T: f64 = 0.001;
+
+fn default_tau() -> f64 {
+    DEFAULT_TAU
+}
+
+fn default_t() -> f64 {
+    DEFAULT_T
 }
 
 impl TryFrom<RawSpec> for EstimatorSpec {
     type Error = CoreError;
 
     fn try_from(raw: RawSpec) -> Result<EstimatorSpec> {
-        Ok(match raw {
-            RawSpec::Msp => EstimatorSpec::Msp,
-            RawSpec::Perplexity => EstimatorSpec::Perplexity,
-            RawSpec::MeanTokenEntropy => EstimatorSpec::MeanTokenEntropy,
-            RawSpec::MaxTokenEntropy => EstimatorSpec::MaxTokenEntropy,
-            RawSpec::GeoMeanProb => EstimatorSpec::GeoMeanProb,
-            RawSpec::ArithMeanProb => EstimatorSpec::ArithMeanProb,
-            RawSpec::MeanKurtosis => EstimatorSpec::MeanKurtosis,
-            RawSpec::ChowQuantile { alpha } => EstimatorSpec::ChowQuantile {
-                alpha: ChowQuantile::new(alpha)?.alpha(),
-            },
-        })
+        use EstimatorSpec as S;
+        let spec = match raw {
+            RawSpec::Msp => S::Msp,
+            RawSpec::Perplexity => S::Perplexity,
+            RawSpec::MeanTokenEntropy => S::MeanTokenEntropy,
+            RawSpec::MaxTokenEntropy => S::MaxTokenEntropy,
+            RawSpec::GeoMeanProb => S::GeoMeanProb,
+            RawSpec::ArithMeanProb => S::ArithMeanProb,
+            RawSpec::MeanKurtosis => S::MeanKurtosis,
+            RawSpec::ChowQuantile { alpha } => S::ChowQuantile { alpha },
+            RawSpec::LexicalSimilarity => S::LexicalSimilarity,
+            RawSpec::NumSets { tau } => S::NumSets { tau },
+            RawSpec::Eigv => S::Eigv,
+            RawSpec::Ecc => S::Ecc,
+            RawSpec::Deg => S::Deg,
+            RawSpec::SemanticEntropy { tau } => S::SemanticEntropy { tau },
+            RawSpec::DiscreteSemanticEntropy { tau } => S::DiscreteSemanticEntropy { tau },
+            RawSpec::TokenSar => S::TokenSar,
+            RawSpec::SentenceSar { t } => S::SentenceSar { t },
+            RawSpec::Sar { t } => S::Sar { t },
+            RawSpec::PTrue => S::PTrue,
+            RawSpec::RTuningSure => S::RTuningSure,
+            RawSpec::Verbalized => S::Verbalized,
+            RawSpec::ChoiceRisk => S::ChoiceRisk,
+        };
+        spec.validate()?;
+        Ok(spec.normalised())
     }
 }
 
 /// What `chow_quantile` accepts, for error messages.
 const ALPHA_RULE: &str = "α must be a number in [0, 1], as in `chow_quantile:0.1`";
+/// What the clustering estimators accept.
+const TAU_RULE: &str = "τ must be a number in [0, 1], as in `num_sets:0.5`";
+/// What the SAR estimators accept.
+const T_RULE: &str = "t must be a finite number > 0, as in `sar:0.001`";
 
-/// The names of [`EstimatorSpec::known_names`], in the order of METHODS §2.
-const KNOWN: [&str; 8] = [
+/// The names of [`EstimatorSpec::known_names`], in the order of METHODS §2–4.
+const KNOWN: [&str; 22] = [
     "msp",
     "perplexity",
     "mean_token_entropy",
@@ -91,10 +207,38 @@ const KNOWN: [&str; 8] = [
     "arith_mean_prob",
     "mean_kurtosis",
     "chow_quantile",
+    "lexical_similarity",
+    "num_sets",
+    "eigv",
+    "ecc",
+    "deg",
+    "semantic_entropy",
+    "discrete_semantic_entropy",
+    "token_sar",
+    "sar",
+    "sentence_sar",
+    "p_true",
+    "r_tuning_sure",
+    "verbalized",
+    "choice_risk",
 ];
 
+/// The parameters and list keywords, for the unknown-name message.
+const KNOWN_FORMS: &str = "chow_quantile:<α in [0, 1]>, num_sets:<τ in [0, 1]> (also \
+    semantic_entropy, discrete_semantic_entropy), sar:<t > 0> (also sentence_sar); \
+    lists: all (white-box), sampling, reflexive";
+
+/// `name` when `value` is the default, else `name:value` (−0 written as 0).
+pub(crate) fn with_param(name: &str, value: f64, default: f64) -> String {
+    if value == default {
+        name.to_string()
+    } else {
+        format!("{name}:{}", value + 0.0)
+    }
+}
+
 impl EstimatorSpec {
-    /// The estimator names hedge knows (without parameters), in the order of METHODS §2.
+    /// The estimator names hedge knows (without parameters), in the order of METHODS §2–4.
     pub fn known_names() -> &'static [&'static str] {
         &KNOWN
     }
@@ -115,9 +259,39 @@ impl EstimatorSpec {
         ]
     }
 
+    /// What `sampling` means: every sampling-based estimator of METHODS §3, with its default
+    /// parameters.
+    pub fn sampling_all() -> Vec<EstimatorSpec> {
+        vec![
+            EstimatorSpec::LexicalSimilarity,
+            EstimatorSpec::NumSets { tau: DEFAULT_TAU },
+            EstimatorSpec::Eigv,
+            EstimatorSpec::Ecc,
+            EstimatorSpec::Deg,
+            EstimatorSpec::SemanticEntropy { tau: DEFAULT_TAU },
+            EstimatorSpec::DiscreteSemanticEntropy { tau: DEFAULT_TAU },
+            EstimatorSpec::TokenSar,
+            EstimatorSpec::SentenceSar { t: DEFAULT_T },
+            EstimatorSpec::Sar { t: DEFAULT_T },
+        ]
+    }
+
+    /// What `reflexive` means: the reflexive estimators of METHODS §4 (`choice_risk` is NaN
+    /// on a question that is not multiple-choice).
+    pub fn reflexive_all() -> Vec<EstimatorSpec> {
+        vec![
+            EstimatorSpec::PTrue,
+            EstimatorSpec::RTuningSure,
+            EstimatorSpec::Verbalized,
+            EstimatorSpec::ChoiceRisk,
+        ]
+    }
+
     /// Parses a comma-separated list such as `msp,perplexity,chow_quantile:0.1`; `all`
-    /// (alone or as an item) stands for [`EstimatorSpec::whitebox_all`]. Spaces around items
-    /// and empty items are ignored; a repeated estimator is kept once, at its first place.
+    /// (alone or as an item) stands for [`EstimatorSpec::whitebox_all`], `sampling` for
+    /// [`EstimatorSpec::sampling_all`] and `reflexive` for [`EstimatorSpec::reflexive_all`].
+    /// Spaces around items and empty items are ignored; a repeated estimator is kept once,
+    /// at its first place.
     ///
     /// # Errors
     /// [`CoreError::UnknownEstimator`] or [`CoreError::BadParameter`] for the first bad item,
@@ -125,10 +299,11 @@ impl EstimatorSpec {
     pub fn parse_list(list: &str) -> Result<Vec<EstimatorSpec>> {
         let mut out: Vec<EstimatorSpec> = Vec::new();
         for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let specs = if item == "all" {
-                EstimatorSpec::whitebox_all()
-            } else {
-                vec![item.parse()?]
+            let specs = match item {
+                "all" => EstimatorSpec::whitebox_all(),
+                "sampling" => EstimatorSpec::sampling_all(),
+                "reflexive" => EstimatorSpec::reflexive_all(),
+                _ => vec![item.parse()?],
             };
             for spec in specs {
                 if !out.contains(&spec) {
@@ -146,47 +321,119 @@ impl EstimatorSpec {
     /// already).
     ///
     /// # Errors
-    /// [`CoreError::BadParameter`] if `alpha` is outside [0, 1] or NaN.
+    /// [`CoreError::BadParameter`] if α or τ is outside [0, 1] or NaN, or t is not a finite
+    /// number > 0.
     pub fn validate(&self) -> Result<()> {
+        let bad = |rule: &str, value: f64| CoreError::BadParameter {
+            estimator: self.base_name().into(),
+            value: value.to_string(),
+            reason: rule.into(),
+        };
         match *self {
-            EstimatorSpec::ChowQuantile { alpha } => ChowQuantile::new(alpha).map(|_| ()),
+            EstimatorSpec::ChowQuantile { alpha } => ChowQuantile::new(alpha)
+                .map(|_| ())
+                .map_err(|_| bad(ALPHA_RULE, alpha)),
+            EstimatorSpec::NumSets { tau }
+            | EstimatorSpec::SemanticEntropy { tau }
+            | EstimatorSpec::DiscreteSemanticEntropy { tau } => {
+                tau_ok(tau).then_some(()).ok_or_else(|| bad(TAU_RULE, tau))
+            }
+            EstimatorSpec::SentenceSar { t } | EstimatorSpec::Sar { t } => {
+                t_ok(t).then_some(()).ok_or_else(|| bad(T_RULE, t))
+            }
             _ => Ok(()),
         }
     }
 
+    /// The spec with −0 parameters written as +0.
+    fn normalised(self) -> EstimatorSpec {
+        use EstimatorSpec as S;
+        match self {
+            S::ChowQuantile { alpha } => S::ChowQuantile { alpha: alpha + 0.0 },
+            S::NumSets { tau } => S::NumSets { tau: tau + 0.0 },
+            S::SemanticEntropy { tau } => S::SemanticEntropy { tau: tau + 0.0 },
+            S::DiscreteSemanticEntropy { tau } => S::DiscreteSemanticEntropy { tau: tau + 0.0 },
+            other => other,
+        }
+    }
+
     /// The estimator this spec names. A `ChowQuantile` built by hand with α outside [0, 1]
-    /// (see [`EstimatorSpec::validate`]) gets α clamped into [0, 1]; a NaN α gives an
-    /// estimator that returns NaN.
+    /// (see [`EstimatorSpec::validate`]) gets α clamped into [0, 1]; any other invalid
+    /// parameter (a NaN α, τ outside [0, 1], t ≤ 0) gives an estimator that returns NaN.
     pub fn build(&self) -> Box<dyn Estimator> {
-        match *self {
-            EstimatorSpec::Msp => Box::new(Msp),
-            EstimatorSpec::Perplexity => Box::new(Perplexity),
-            EstimatorSpec::MeanTokenEntropy => Box::new(MeanTokenEntropy),
-            EstimatorSpec::MaxTokenEntropy => Box::new(MaxTokenEntropy),
-            EstimatorSpec::GeoMeanProb => Box::new(GeoMeanProb),
-            EstimatorSpec::ArithMeanProb => Box::new(ArithMeanProb),
-            EstimatorSpec::MeanKurtosis => Box::new(MeanKurtosis),
-            EstimatorSpec::ChowQuantile { alpha } => match ChowQuantile::new(alpha.clamp(0.0, 1.0))
-            {
+        use EstimatorSpec as S;
+        if let S::ChowQuantile { alpha } = *self {
+            return match ChowQuantile::new(alpha.clamp(0.0, 1.0)) {
                 Ok(c) => Box::new(c),
                 Err(_) => Box::new(NanEstimator(self.to_string())),
-            },
+            };
+        }
+        if self.validate().is_err() {
+            return Box::new(NanEstimator(self.to_string()));
+        }
+        match *self {
+            S::Msp => Box::new(Msp),
+            S::Perplexity => Box::new(Perplexity),
+            S::MeanTokenEntropy => Box::new(MeanTokenEntropy),
+            S::MaxTokenEntropy => Box::new(MaxTokenEntropy),
+            S::GeoMeanProb => Box::new(GeoMeanProb),
+            S::ArithMeanProb => Box::new(ArithMeanProb),
+            S::MeanKurtosis => Box::new(MeanKurtosis),
+            // Handled above.
+            S::ChowQuantile { .. } => Box::new(NanEstimator(self.to_string())),
+            S::LexicalSimilarity => Box::new(LexicalSimilarity),
+            S::NumSets { tau } => Box::new(NumSets::new(tau + 0.0)),
+            S::Eigv => Box::new(Eigv),
+            S::Ecc => Box::new(Ecc),
+            S::Deg => Box::new(Deg),
+            S::SemanticEntropy { tau } => Box::new(SemanticEntropy::new(tau + 0.0)),
+            S::DiscreteSemanticEntropy { tau } => Box::new(DiscreteSemanticEntropy::new(tau + 0.0)),
+            S::TokenSar => Box::new(TokenSar),
+            S::SentenceSar { t } => Box::new(SentenceSar::new(t)),
+            S::Sar { t } => Box::new(Sar::new(t)),
+            S::PTrue => Box::new(PTrue),
+            S::RTuningSure => Box::new(RTuningSure),
+            S::Verbalized => Box::new(Verbalized),
+            S::ChoiceRisk => Box::new(ChoiceRisk),
         }
     }
 
     /// The bare name, without parameters.
     pub fn base_name(&self) -> &'static str {
+        use EstimatorSpec as S;
         match self {
-            EstimatorSpec::Msp => KNOWN[0],
-            EstimatorSpec::Perplexity => KNOWN[1],
-            EstimatorSpec::MeanTokenEntropy => KNOWN[2],
-            EstimatorSpec::MaxTokenEntropy => KNOWN[3],
-            EstimatorSpec::GeoMeanProb => KNOWN[4],
-            EstimatorSpec::ArithMeanProb => KNOWN[5],
-            EstimatorSpec::MeanKurtosis => KNOWN[6],
-            EstimatorSpec::ChowQuantile { .. } => KNOWN[7],
+            S::Msp => "msp",
+            S::Perplexity => "perplexity",
+            S::MeanTokenEntropy => "mean_token_entropy",
+            S::MaxTokenEntropy => "max_token_entropy",
+            S::GeoMeanProb => "geo_mean_prob",
+            S::ArithMeanProb => "arith_mean_prob",
+            S::MeanKurtosis => "mean_kurtosis",
+            S::ChowQuantile { .. } => "chow_quantile",
+            S::LexicalSimilarity => "lexical_similarity",
+            S::NumSets { .. } => "num_sets",
+            S::Eigv => "eigv",
+            S::Ecc => "ecc",
+            S::Deg => "deg",
+            S::SemanticEntropy { .. } => "semantic_entropy",
+            S::DiscreteSemanticEntropy { .. } => "discrete_semantic_entropy",
+            S::TokenSar => "token_sar",
+            S::SentenceSar { .. } => "sentence_sar",
+            S::Sar { .. } => "sar",
+            S::PTrue => "p_true",
+            S::RTuningSure => "r_tuning_sure",
+            S::Verbalized => "verbalized",
+            S::ChoiceRisk => "choice_risk",
         }
     }
+}
+
+fn tau_ok(tau: f64) -> bool {
+    (0.0..=1.0).contains(&tau)
+}
+
+fn t_ok(t: f64) -> bool {
+    t.is_finite() && t > 0.0
 }
 
 /// What an invalid hand-built spec builds to: an estimator that knows nothing.
@@ -202,46 +449,73 @@ impl Estimator for NanEstimator {
     }
 }
 
+/// The parameter `param` of `name`: `default` when absent, else the number written, which
+/// must satisfy `ok`.
+fn parse_param(
+    name: &str,
+    param: Option<&str>,
+    default: f64,
+    ok: fn(f64) -> bool,
+    rule: &str,
+) -> Result<f64> {
+    let Some(p) = param else {
+        return Ok(default);
+    };
+    match p.parse::<f64>() {
+        Ok(v) if ok(v) => Ok(v + 0.0),
+        _ => Err(CoreError::BadParameter {
+            estimator: name.into(),
+            value: p.into(),
+            reason: rule.into(),
+        }),
+    }
+}
+
 impl FromStr for EstimatorSpec {
     type Err = CoreError;
 
-    /// Parses `msp`, `chow_quantile`, `chow_quantile:0.1`, … (surrounding spaces ignored).
+    /// Parses `msp`, `chow_quantile`, `chow_quantile:0.1`, `num_sets:0.7`, `sar`, …
+    /// (surrounding spaces ignored).
     fn from_str(s: &str) -> Result<EstimatorSpec> {
+        use EstimatorSpec as S;
         let s = s.trim();
         let (name, param) = match s.split_once(':') {
             Some((name, param)) => (name.trim(), Some(param.trim())),
             None => (s, None),
         };
+        let alpha_ok: fn(f64) -> bool = |a| ChowQuantile::new(a).is_ok();
+        let tau = || parse_param(name, param, DEFAULT_TAU, tau_ok, TAU_RULE);
+        let t = || parse_param(name, param, DEFAULT_T, t_ok, T_RULE);
         let spec = match name {
-            "msp" => EstimatorSpec::Msp,
-            "perplexity" => EstimatorSpec::Perplexity,
-            "mean_token_entropy" => EstimatorSpec::MeanTokenEntropy,
-            "max_token_entropy" => EstimatorSpec::MaxTokenEntropy,
-            "geo_mean_prob" => EstimatorSpec::GeoMeanProb,
-            "arith_mean_prob" => EstimatorSpec::ArithMeanProb,
-            "mean_kurtosis" => EstimatorSpec::MeanKurtosis,
             "chow_quantile" => {
-                let alpha = match param {
-                    None => 0.0,
-                    Some(p) => p.parse::<f64>().map_err(|_| CoreError::BadParameter {
-                        estimator: name.into(),
-                        value: p.into(),
-                        reason: ALPHA_RULE.into(),
-                    })?,
-                };
-                let alpha = ChowQuantile::new(alpha)
-                    .map_err(|_| CoreError::BadParameter {
-                        estimator: name.into(),
-                        value: param.unwrap_or_default().into(),
-                        reason: ALPHA_RULE.into(),
-                    })?
-                    .alpha();
-                return Ok(EstimatorSpec::ChowQuantile { alpha });
+                let alpha = parse_param(name, param, 0.0, alpha_ok, ALPHA_RULE)?;
+                return Ok(S::ChowQuantile { alpha });
             }
+            "num_sets" => return Ok(S::NumSets { tau: tau()? }),
+            "semantic_entropy" => return Ok(S::SemanticEntropy { tau: tau()? }),
+            "discrete_semantic_entropy" => return Ok(S::DiscreteSemanticEntropy { tau: tau()? }),
+            "sentence_sar" => return Ok(S::SentenceSar { t: t()? }),
+            "sar" => return Ok(S::Sar { t: t()? }),
+            "msp" => S::Msp,
+            "perplexity" => S::Perplexity,
+            "mean_token_entropy" => S::MeanTokenEntropy,
+            "max_token_entropy" => S::MaxTokenEntropy,
+            "geo_mean_prob" => S::GeoMeanProb,
+            "arith_mean_prob" => S::ArithMeanProb,
+            "mean_kurtosis" => S::MeanKurtosis,
+            "lexical_similarity" => S::LexicalSimilarity,
+            "eigv" => S::Eigv,
+            "ecc" => S::Ecc,
+            "deg" => S::Deg,
+            "token_sar" => S::TokenSar,
+            "p_true" => S::PTrue,
+            "r_tuning_sure" => S::RTuningSure,
+            "verbalized" => S::Verbalized,
+            "choice_risk" => S::ChoiceRisk,
             _ => {
                 return Err(CoreError::UnknownEstimator {
                     name: s.into(),
-                    known: format!("{}, chow_quantile:<α in [0, 1]>, all", KNOWN.join(", ")),
+                    known: format!("{}; with a parameter: {KNOWN_FORMS}", KNOWN.join(", ")),
                 })
             }
         };
@@ -257,11 +531,21 @@ impl FromStr for EstimatorSpec {
 }
 
 impl fmt::Display for EstimatorSpec {
-    /// The text form: `msp`, …, `chow_quantile:0.1` (α always written, `chow_quantile:0`).
+    /// The text form: `msp`, …, `chow_quantile:0.1` (α always written, `chow_quantile:0`),
+    /// `num_sets` (τ = 0.5) or `num_sets:0.7`, `sar` (t = 0.001) or `sar:0.01`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EstimatorSpec::ChowQuantile { alpha } => write!(f, "chow_quantile:{alpha}"),
-            other => f.write_str(other.base_name()),
+        use EstimatorSpec as S;
+        match *self {
+            S::ChowQuantile { alpha } => write!(f, "chow_quantile:{}", alpha + 0.0),
+            S::NumSets { tau }
+            | S::SemanticEntropy { tau }
+            | S::DiscreteSemanticEntropy { tau } => {
+                f.write_str(&with_param(self.base_name(), tau, DEFAULT_TAU))
+            }
+            S::SentenceSar { t } | S::Sar { t } => {
+                f.write_str(&with_param(self.base_name(), t, DEFAULT_T))
+            }
+            _ => f.write_str(self.base_name()),
         }
     }
 }
@@ -288,6 +572,26 @@ mod tests {
             ("chow_quantile:.25", "chow_quantile:0.25"),
             ("chow_quantile:1e-3", "chow_quantile:0.001"),
             ("chow_quantile:1", "chow_quantile:1"),
+            ("lexical_similarity", "lexical_similarity"),
+            ("num_sets", "num_sets"),
+            ("num_sets:0.5", "num_sets"),
+            ("num_sets:0.7", "num_sets:0.7"),
+            ("num_sets:-0", "num_sets:0"),
+            ("eigv", "eigv"),
+            ("ecc", "ecc"),
+            ("deg", "deg"),
+            ("semantic_entropy", "semantic_entropy"),
+            ("semantic_entropy:1", "semantic_entropy:1"),
+            ("discrete_semantic_entropy:0.25", "discrete_semantic_entropy:0.25"),
+            ("token_sar", "token_sar"),
+            ("sentence_sar", "sentence_sar"),
+            ("sentence_sar:1e-3", "sentence_sar"),
+            ("sar", "sar"),
+            ("sar:0.01", "sar:0.01"),
+            ("p_true", "p_true"),
+            ("r_tuning_sure", "r_tuning_sure"),
+            ("verbalized", "verbalized"),
+            ("choice_risk", "choice_risk"),
         ];
         for (text, shown) in table {
             let spec: EstimatorSpec = text.parse().unwrap();
@@ -304,13 +608,24 @@ mod tests {
             assert_eq!(spec.base_name(), *name);
         }
         let all = EstimatorSpec::whitebox_all();
+        let sampling = EstimatorSpec::sampling_all();
+        let reflexive = EstimatorSpec::reflexive_all();
         for name in EstimatorSpec::known_names() {
-            assert!(
-                all.iter().any(|s| s.base_name() == *name),
-                "{name} missing from all"
-            );
+            let lists = [&all, &sampling, &reflexive];
+            let found = lists
+                .iter()
+                .filter(|l| l.iter().any(|s| s.base_name() == *name));
+            assert_eq!(found.count(), 1, "{name} not in exactly one of the lists");
         }
         assert_eq!(EstimatorSpec::parse_list("all").unwrap(), all);
+        assert_eq!(EstimatorSpec::parse_list("sampling").unwrap(), sampling);
+        assert_eq!(EstimatorSpec::parse_list("reflexive").unwrap(), reflexive);
+        // Every default-built estimator is named as its spec, and declares what it needs.
+        for spec in all.iter().chain(&sampling).chain(&reflexive) {
+            let est = spec.build();
+            assert_eq!(est.name(), spec.to_string());
+            assert!(!est.needs().is_empty(), "{spec}");
+        }
     }
 
     #[test]
@@ -329,6 +644,15 @@ mod tests {
             ("chow_quantile:NaN", "NaN"),
             ("chow_quantile:", ""),
             ("msp:0.1", "0.1"),
+            ("num_sets:1.5", "1.5"),
+            ("num_sets:x", "x"),
+            ("semantic_entropy:-0.1", "-0.1"),
+            ("discrete_semantic_entropy:NaN", "NaN"),
+            ("sar:0", "0"),
+            ("sentence_sar:-1", "-1"),
+            ("sar:inf", "inf"),
+            ("eigv:2", "2"),
+            ("p_true:1", "1"),
         ];
         for (text, value) in table {
             match text.parse::<EstimatorSpec>() {
@@ -344,16 +668,28 @@ mod tests {
             msg.contains("`abc`") && msg.contains("`chow_quantile`") && msg.contains("[0, 1]"),
             "{msg}"
         );
+        let msg = "sar:0".parse::<EstimatorSpec>().unwrap_err().to_string();
+        assert!(msg.contains("`sar`") && msg.contains("> 0"), "{msg}");
+        let msg = "entropy".parse::<EstimatorSpec>().unwrap_err().to_string();
+        assert!(
+            msg.contains("sampling") && msg.contains("num_sets:<τ"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn lists() {
         use EstimatorSpec as S;
         #[rustfmt::skip]
-        let table: [(&str, Vec<S>); 4] = [
+        let table: [(&str, Vec<S>); 5] = [
             ("msp,perplexity", vec![S::Msp, S::Perplexity]),
             (" msp , ,chow_quantile:0.1,", vec![S::Msp, S::ChowQuantile { alpha: 0.1 }]),
             ("perplexity,msp,perplexity", vec![S::Perplexity, S::Msp]),
+            ("p_true,sampling", {
+                let mut v = vec![S::PTrue];
+                v.extend(S::sampling_all());
+                v
+            }),
             ("mean_kurtosis,all", {
                 let mut v = vec![S::MeanKurtosis];
                 v.extend(S::whitebox_all().into_iter().filter(|s| *s != S::MeanKurtosis));
@@ -379,6 +715,11 @@ mod tests {
             (EstimatorSpec::Msp, r#"{"name":"msp"}"#),
             (EstimatorSpec::MeanTokenEntropy, r#"{"name":"mean_token_entropy"}"#),
             (EstimatorSpec::ChowQuantile { alpha: 0.1 }, r#"{"name":"chow_quantile","alpha":0.1}"#),
+            (EstimatorSpec::NumSets { tau: 0.5 }, r#"{"name":"num_sets","tau":0.5}"#),
+            (EstimatorSpec::Sar { t: 0.001 }, r#"{"name":"sar","t":0.001}"#),
+            (EstimatorSpec::PTrue, r#"{"name":"p_true"}"#),
+            (EstimatorSpec::RTuningSure, r#"{"name":"r_tuning_sure"}"#),
+            (EstimatorSpec::TokenSar, r#"{"name":"token_sar"}"#),
         ];
         for (spec, json) in table {
             assert_eq!(serde_json::to_string(&spec).unwrap(), json);
@@ -390,6 +731,14 @@ mod tests {
         let e = serde_json::from_str::<EstimatorSpec>(r#"{"name":"chow_quantile","alpha":2}"#)
             .unwrap_err();
         assert!(e.to_string().contains("[0, 1]"), "{e}");
+        let defaults: EstimatorSpec =
+            serde_json::from_str(r#"{"name":"semantic_entropy"}"#).unwrap();
+        assert_eq!(defaults, EstimatorSpec::SemanticEntropy { tau: 0.5 });
+        let defaults: EstimatorSpec = serde_json::from_str(r#"{"name":"sentence_sar"}"#).unwrap();
+        assert_eq!(defaults, EstimatorSpec::SentenceSar { t: 0.001 });
+        for bad in [r#"{"name":"num_sets","tau":2}"#, r#"{"name":"sar","t":-1}"#] {
+            assert!(serde_json::from_str::<EstimatorSpec>(bad).is_err(), "{bad}");
+        }
         let e = serde_json::from_str::<EstimatorSpec>(r#"{"name":"bogus"}"#).unwrap_err();
         assert!(
             e.to_string().contains("bogus") && e.to_string().contains("mean_kurtosis"),
@@ -408,5 +757,15 @@ mod tests {
         assert_eq!(est.name(), "chow_quantile:NaN");
         assert!(est.estimate(&super::super::Evidence::new(&[])).is_nan());
         assert!(EstimatorSpec::Msp.validate().is_ok());
+        for spec in [
+            EstimatorSpec::NumSets { tau: 2.0 },
+            EstimatorSpec::SemanticEntropy { tau: f64::NAN },
+            EstimatorSpec::Sar { t: 0.0 },
+        ] {
+            assert!(spec.validate().is_err(), "{spec}");
+            let est = spec.build();
+            assert_eq!(est.name(), spec.to_string());
+            assert!(est.estimate(&super::super::Evidence::new(&[])).is_nan());
+        }
     }
 }
