@@ -53,6 +53,34 @@ pub enum EngineError {
     /// An error from the math crate (estimators, statistics).
     #[error(transparent)]
     Core(#[from] hedge_core::error::CoreError),
+    /// A remote model spec is not `openai:URL#MODEL`.
+    #[error("bad remote model {spec:?}: {reason} (expected openai:URL#MODEL, e.g. openai:http://localhost:8000/v1#Qwen/Qwen2.5-7B-Instruct)")]
+    BadRemoteSpec { spec: String, reason: String },
+    /// The server answered with an error status (after the retries, for 429 and 5xx); the
+    /// message is the server's own.
+    #[error("{url}: HTTP {status}: {message}")]
+    Http {
+        url: String,
+        status: u16,
+        message: String,
+    },
+    /// No answer came from the server: connection refused or reset, or a timeout.
+    #[error("{url}: {reason} (after {attempts} attempt{s})", s = if *attempts == 1 { "" } else { "s" })]
+    Connection {
+        url: String,
+        reason: String,
+        attempts: u32,
+    },
+    /// The server's answer is not an OpenAI-compatible one.
+    #[error("{url}: unexpected answer: {reason}")]
+    BadResponse { url: String, reason: String },
+    /// The server lacks a feature that a request needs.
+    #[error("{url}: the server does not support {what}: {reason}")]
+    RemoteUnsupported {
+        url: String,
+        what: &'static str,
+        reason: String,
+    },
 }
 
 /// The engine's result type.

@@ -60,12 +60,49 @@ pub struct Generation {
     pub tokens: Vec<TokenRecord>,
     pub prompt_tokens: usize,
     pub finish_reason: FinishReason,
+    /// Where the statistics of `tokens` come from; left out of JSON when they are exact.
+    #[serde(default, skip_serializing_if = "TokenStats::is_full")]
+    pub token_stats: TokenStats,
+}
+
+/// Where the per-step statistics of a [`Generation`] come from, so that callers can say when
+/// they are approximate, and fall back to estimators that need no log-probabilities.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenStats {
+    /// From the full next-token distribution, as it left the model (local models).
+    #[default]
+    Full,
+    /// From the top-k log-probabilities a server returned (remote models): `logprob` and `top`
+    /// are the server's, but entropy, margin and kurtosis are those of the top-k values
+    /// renormalised to sum to 1, so approximate.
+    TopK,
+    /// The server returned no log-probabilities: `tokens` is empty and only the text is known.
+    Absent,
+}
+
+impl TokenStats {
+    /// True for [`TokenStats::Full`] (also serde's test to leave the field out).
+    pub fn is_full(&self) -> bool {
+        *self == TokenStats::Full
+    }
 }
 
 impl Generation {
     /// Σ log p_t: the log-probability of the whole answer.
     pub fn logprob(&self) -> f64 {
         self.tokens.iter().map(|t| t.logprob).sum()
+    }
+
+    /// True when entropy, margin and kurtosis were computed from a truncated (top-k)
+    /// distribution rather than the full one ([`TokenStats::TopK`]).
+    pub fn approximate_distribution(&self) -> bool {
+        self.token_stats == TokenStats::TopK
+    }
+
+    /// True when the generation carries per-step log-probabilities (not [`TokenStats::Absent`]).
+    pub fn has_logprobs(&self) -> bool {
+        self.token_stats != TokenStats::Absent
     }
 }
 

@@ -6,7 +6,11 @@
 //! - [`LocalModel`] puts it together with the tokenizer and chat template: seeded decoding of n
 //!   samples from one prefilled prompt, and teacher-forced scoring, keeping a
 //!   [`hedge_core::TokenRecord`] (logprob, entropy, margin, kurtosis, top-k) per step;
+//! - [`RemoteModel`] is the same [`Backend`] over an OpenAI-compatible server (vLLM, llama.cpp,
+//!   hosted APIs) named `openai:URL#MODEL`, with statistics approximated from its top-k;
 //! - [`write_random_model`] writes a loadable random-weight checkpoint for tests and benchmarks.
+//! - [`SentenceEncoder`] (sentence embeddings, e.g. all-MiniLM-L6-v2) and [`NliModel`] (an NLI
+//!   cross-encoder) run BERT-family encoders for the `embedding` and `nli` similarity backends.
 //!
 //! ```
 //! use hedge_engine::{Backend, GenerationRequest, LocalModel};
@@ -31,24 +35,31 @@
 //! ```
 pub mod checkpoint;
 pub mod config;
+pub mod encoder;
 pub mod error;
 pub mod generation;
 pub mod kv_cache;
 mod linear;
 pub mod llama;
 pub mod model;
+pub mod nli;
 pub mod random_model;
+pub mod remote;
 pub mod rope;
 pub mod sampling;
 pub mod tokenizer;
 
 pub use checkpoint::Checkpoint;
 pub use config::Config;
+pub use encoder::{embedding_similarity, SentenceEncoder};
 pub use error::{EngineError, Result};
+pub use generation::TokenStats;
 pub use generation::{Backend, FinishReason, Generation, GenerationRequest, ScoreRequest};
 pub use kv_cache::KvCache;
 pub use llama::{Llama, LogitsAt, SeqInput};
 pub use model::{LocalModel, Stats};
+pub use nli::{nli_probabilities, NliModel, NLI_TEMPERATURE};
 pub use random_model::write_random_model;
+pub use remote::{RemoteModel, RemoteOptions, RemoteSpec, RetryPolicy};
 pub use sampling::SamplingParams;
 pub use tokenizer::{ChatMessage, TextTokenizer};

@@ -7,7 +7,9 @@ use hedge_core::token::TokenRecord;
 
 use crate::checkpoint::{read_text, Checkpoint};
 use crate::error::{EngineError, Result};
-use crate::generation::{Backend, FinishReason, Generation, GenerationRequest, ScoreRequest};
+use crate::generation::{
+    Backend, FinishReason, Generation, GenerationRequest, ScoreRequest, TokenStats,
+};
 use crate::llama::{Llama, LogitsAt, SeqInput};
 use crate::sampling::{Sampler, SamplingParams};
 use crate::tokenizer::TextTokenizer;
@@ -222,6 +224,7 @@ impl LocalModel {
                 tokens: s.records,
                 prompt_tokens: prompt_ids.len(),
                 finish_reason: s.done.unwrap_or(FinishReason::Length),
+                token_stats: TokenStats::Full,
             })
             .collect())
     }
@@ -337,6 +340,7 @@ impl Backend for LocalModel {
             tokens,
             prompt_tokens: prompt_ids.len(),
             finish_reason: FinishReason::Scored,
+            token_stats: TokenStats::Full,
         })
     }
 }
