@@ -101,11 +101,19 @@ fn write_tables(out: &mut impl Write, benches: &[ModelBench], split: &str) -> st
         write!(out, "{:>20}", format!("{:.1}%", 100.0 * b.chat_format))?;
     }
     writeln!(out)?;
-    for b in benches.iter().filter(|b| b.prompting == Prompting::Chat) {
+    // One estimator table per model, under the prompting it was trained for (the first of its
+    // runs in RUNS): chat models through the chat template, lab-l-base with raw-text probes.
+    let mut shown: Vec<&str> = Vec::new();
+    for b in benches {
+        if shown.contains(&b.model.as_str()) {
+            continue;
+        }
+        shown.push(&b.model);
         writeln!(
             out,
-            "\n{}: detecting wrong answers (answerable categories), best AUROC first",
-            b.model
+            "\n{} ({}): detecting wrong answers (answerable categories), best AUROC first",
+            b.model,
+            label(b.prompting)
         )?;
         writeln!(out, "{:<20}{:>8}{:>8}", "estimator", "AUROC", "PRR")?;
         let mut rows = b.estimators.clone();
