@@ -44,6 +44,9 @@ pub enum EngineError {
     /// Downloading from the Hugging Face Hub failed.
     #[error("could not download {repo} from the Hugging Face Hub ({reason}). Without network access, download the folder elsewhere and pass it with --model /path/to/folder")]
     Download { repo: String, reason: String },
+    /// Downloading a similarity model (a sentence encoder or an NLI cross-encoder) failed.
+    #[error("could not download {repo} from the Hugging Face Hub ({reason}). Without network access, pass a local folder with --similarity-model DIR (scripts/install-test-models puts all-MiniLM-L6-v2 in target/models/all-MiniLM-L6-v2)")]
+    EncoderDownload { repo: String, reason: String },
     /// Any other I/O failure, with the path it happened on.
     #[error("{path}: {source}")]
     Io {

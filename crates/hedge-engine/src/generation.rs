@@ -106,7 +106,24 @@ impl Generation {
     }
 }
 
+/// The log-probabilities of candidate next tokens after a prompt, as
+/// [`Backend::next_token_logprobs`] reads them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NextTokenLogprobs {
+    /// log P of the first token of each candidate, in the order asked; NaN when the backend
+    /// could not tell (a remote server that did not list the token in its top-k).
+    pub logprobs: Vec<f64>,
+    /// Where they come from: [`TokenStats::Full`] from the whole distribution (local models),
+    /// [`TokenStats::TopK`] from a server's top-k list (approximate: a token outside it is
+    /// NaN), [`TokenStats::Absent`] when the server sent no log-probabilities (all NaN).
+    pub stats: TokenStats,
+}
+
 /// Anything that can answer a prompt and score a response, with per-step statistics.
+///
+/// `generate` and `score` are required; `generate_n` and `next_token_logprobs` have defaults
+/// built on them, which backends override when they can do better (a local model draws n
+/// samples from one prefill; it reads candidate tokens from one forward pass).
 pub trait Backend {
     /// Generates one answer.
     ///
@@ -119,4 +136,54 @@ pub trait Backend {
     /// # Errors
     /// On an empty response, an input longer than the context, or a model failure.
     fn score(&self, req: &ScoreRequest) -> Result<Generation>;
+
+    /// `n` samples of one request, deterministic for a given `req.sampling.seed`.
+    ///
+    /// The default makes n calls of [`Backend::generate`] with seeds `seed`, `seed + 1`, …;
+    /// [`crate::LocalModel`] prefills the prompt once and forks its cache n ways instead, and
+    /// [`crate::RemoteModel`] asks the server for n choices in one request.
+    ///
+    /// # Errors
+    /// As [`Backend::generate`].
+    fn generate_n(&self, req: &GenerationRequest, n: usize) -> Result<Vec<Generation>> {
+        (0..n as u64)
+            .map(|i| {
+                let mut r = req.clone();
+                r.sampling.seed = req.sampling.seed.wrapping_add(i);
+                self.generate(&r)
+            })
+            .collect()
+    }
+
+    /// log P(first token of `candidate`) as the next token after `prompt` (rendered through the
+    /// chat template as a user turn when `chat`), for each candidate, as the reflexive
+    /// estimators read them (`p_true`: `" True"`; `r_tuning_sure`: `" sure"`, `" unsure"`).
+    ///
+    /// The default scores each candidate as a response, teacher-forced, and keeps its first
+    /// token's log-probability.
+    ///
+    /// # Errors
+    /// As [`Backend::score`].
+    fn next_token_logprobs(
+        &self,
+        prompt: &str,
+        chat: bool,
+        candidates: &[&str],
+    ) -> Result<NextTokenLogprobs> {
+        let mut logprobs = Vec::with_capacity(candidates.len());
+        let mut stats = TokenStats::Full;
+        for c in candidates {
+            let g = self.score(&ScoreRequest {
+                prompt: prompt.to_string(),
+                response: (*c).to_string(),
+                chat,
+                top_logprobs: 0,
+            })?;
+            if g.token_stats != TokenStats::Full {
+                stats = g.token_stats;
+            }
+            logprobs.push(g.tokens.first().map_or(f64::NAN, |t| t.logprob));
+        }
+        Ok(NextTokenLogprobs { logprobs, stats })
+    }
 }

@@ -9,6 +9,9 @@
 //! - [`RemoteModel`] is the same [`Backend`] over an OpenAI-compatible server (vLLM, llama.cpp,
 //!   hosted APIs) named `openai:URL#MODEL`, with statistics approximated from its top-k;
 //! - [`write_random_model`] writes a loadable random-weight checkpoint for tests and benchmarks.
+//! - [`uncertainty`] gathers what the sampling-based and reflexive estimators need — n samples
+//!   from one prefill, their similarity matrix ([`SimilarityBackend`]), SAR relevances, the
+//!   reflexive prompts — once for all of them, as a serialisable [`GatheredEvidence`];
 //! - [`SentenceEncoder`] (sentence embeddings, e.g. all-MiniLM-L6-v2) and [`NliModel`] (an NLI
 //!   cross-encoder) run BERT-family encoders for the `embedding` and `nli` similarity backends.
 //!
@@ -48,13 +51,16 @@ pub mod remote;
 pub mod rope;
 pub mod sampling;
 pub mod tokenizer;
+pub mod uncertainty;
 
 pub use checkpoint::Checkpoint;
 pub use config::Config;
 pub use encoder::{embedding_similarity, SentenceEncoder};
 pub use error::{EngineError, Result};
 pub use generation::TokenStats;
-pub use generation::{Backend, FinishReason, Generation, GenerationRequest, ScoreRequest};
+pub use generation::{
+    Backend, FinishReason, Generation, GenerationRequest, NextTokenLogprobs, ScoreRequest,
+};
 pub use kv_cache::KvCache;
 pub use llama::{Llama, LogitsAt, SeqInput};
 pub use model::{LocalModel, Stats};
@@ -63,3 +69,4 @@ pub use random_model::write_random_model;
 pub use remote::{RemoteModel, RemoteOptions, RemoteSpec, RetryPolicy};
 pub use sampling::SamplingParams;
 pub use tokenizer::{ChatMessage, TextTokenizer};
+pub use uncertainty::{EvidenceRunner, GatherOptions, GatheredEvidence, Plan, SimilarityBackend};

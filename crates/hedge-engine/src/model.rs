@@ -1,6 +1,9 @@
 //! `LocalModel`: a checkpoint loaded on candle, decoding n sequences from one prefilled prompt and
 //! keeping the statistics of every step; and teacher-forced scoring of given responses.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use candle_core::{DType, Device, Tensor};
 use hedge_core::stats::{StatsScratch, StepStats};
 use hedge_core::token::TokenRecord;
@@ -8,7 +11,8 @@ use hedge_core::token::TokenRecord;
 use crate::checkpoint::{read_text, Checkpoint};
 use crate::error::{EngineError, Result};
 use crate::generation::{
-    Backend, FinishReason, Generation, GenerationRequest, ScoreRequest, TokenStats,
+    Backend, FinishReason, Generation, GenerationRequest, NextTokenLogprobs, ScoreRequest,
+    TokenStats,
 };
 use crate::llama::{Llama, LogitsAt, SeqInput};
 use crate::sampling::{Sampler, SamplingParams};
@@ -22,6 +26,8 @@ pub struct LocalModel {
     pub tokenizer: TextTokenizer,
     /// Every id that ends a sequence (generation_config.json, config.json, tokenizer_config.json).
     pub eos_ids: Vec<u32>,
+    /// How many prompts [`LocalModel::sample`] has prefilled (shared by clones).
+    prefills: Arc<AtomicUsize>,
 }
 
 /// The statistics switched on for a decoding run. `hedge bench whitebox` turns them off to
@@ -80,7 +86,15 @@ impl LocalModel {
             decoder,
             tokenizer,
             eos_ids,
+            prefills: Arc::new(AtomicUsize::new(0)),
         })
+    }
+
+    /// How many prompts have been prefilled by [`LocalModel::sample`] (and so by `generate`
+    /// and `generate_n`) since the model was loaded, over this model and its clones: n samples
+    /// of one prompt count one.
+    pub fn prefill_count(&self) -> usize {
+        self.prefills.load(Ordering::Relaxed)
     }
 
     fn context(&self) -> usize {
@@ -133,6 +147,7 @@ impl LocalModel {
             });
         }
         let mut prefill_cache = self.decoder.new_cache();
+        self.prefills.fetch_add(1, Ordering::Relaxed);
         let logits = self.decoder.forward_seqs(
             &mut [SeqInput {
                 tokens: prompt_ids,
@@ -328,6 +343,61 @@ impl Backend for LocalModel {
             name: "n",
             value: "0".into(),
             allowed: "at least one sample",
+        })
+    }
+
+    /// n samples from one prefill: the prompt is tokenized and run once, its KV cache forked n
+    /// ways, and the n continuations decoded as one batch, sample i from stream i of
+    /// `req.sampling.seed` ([`LocalModel::sample`]).
+    fn generate_n(&self, req: &GenerationRequest, n: usize) -> Result<Vec<Generation>> {
+        if n == 0 {
+            return Err(EngineError::InvalidParam {
+                name: "n",
+                value: "0".into(),
+                allowed: "at least one sample",
+            });
+        }
+        let ids = self.prompt_ids(&req.prompt, req.chat)?;
+        self.sample(&ids, n, &req.sampling, req.top_logprobs, Stats::On)
+    }
+
+    /// One forward pass over the prompt; each candidate's first token (tokenized alone, without
+    /// special tokens) read from the log-softmax of the last position's logits. A candidate
+    /// that tokenizes to nothing gets NaN.
+    fn next_token_logprobs(
+        &self,
+        prompt: &str,
+        chat: bool,
+        candidates: &[&str],
+    ) -> Result<NextTokenLogprobs> {
+        let ids = self.prompt_ids(prompt, chat)?;
+        let logits = self.decoder.forward_seqs(
+            &mut [SeqInput {
+                tokens: &ids,
+                cache: None,
+            }],
+            LogitsAt::Last,
+        )?;
+        let row: Vec<f32> = logits.squeeze(0)?.to_vec1()?;
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let log_z = max
+            + row
+                .iter()
+                .map(|&l| (l as f64 - max).exp())
+                .sum::<f64>()
+                .ln();
+        let logprobs = candidates
+            .iter()
+            .map(|c| {
+                let first = self.tokenizer.encode(c, false)?.first().copied();
+                Ok(first
+                    .and_then(|id| row.get(id as usize))
+                    .map_or(f64::NAN, |&l| l as f64 - log_z))
+            })
+            .collect::<Result<Vec<f64>>>()?;
+        Ok(NextTokenLogprobs {
+            logprobs,
+            stats: TokenStats::Full,
         })
     }
 

@@ -34,6 +34,63 @@ pub use sentence::{embedding_similarity, Pooling, SentenceEncoder};
 
 use crate::error::{EngineError, Result};
 
+/// The folder of an encoder named by `spec`: a local folder as it is, or `hf:ORG/NAME[@REV]`
+/// downloaded with hf-hub into the standard cache (honouring `HF_HOME` and `HF_ENDPOINT`):
+/// the files a sentence-transformers or sequence-classification folder holds (`config.json`,
+/// `model.safetensors`, `tokenizer.json`, and when the repository has them `modules.json`,
+/// `sentence_bert_config.json`, `1_Pooling/config.json`, `tokenizer_config.json`).
+///
+/// # Errors
+/// [`EngineError::EncoderDownload`], saying how to pass a local folder instead, when the
+/// download fails; [`EngineError::InvalidParam`] for a malformed `hf:` name.
+pub fn resolve_folder(spec: &str) -> Result<PathBuf> {
+    use hf_hub::{api::sync::ApiBuilder, Repo, RepoType};
+    let Some(repo) = spec.strip_prefix("hf:") else {
+        return Ok(PathBuf::from(spec));
+    };
+    let (name, revision) = match repo.split_once('@') {
+        Some((n, r)) => (n, r.to_string()),
+        None => (repo, "main".to_string()),
+    };
+    if name.split('/').count() != 2 || name.starts_with('/') || name.ends_with('/') {
+        return Err(EngineError::InvalidParam {
+            name: "--similarity-model",
+            value: spec.to_string(),
+            allowed: "a folder, or hf:ORG/NAME[@REVISION], e.g. hf:sentence-transformers/all-MiniLM-L6-v2",
+        });
+    }
+    let fail = |reason: String| EngineError::EncoderDownload {
+        repo: repo.to_string(),
+        reason,
+    };
+    let api = ApiBuilder::from_env()
+        .with_progress(false)
+        .build()
+        .map_err(|e| fail(e.to_string()))?
+        .repo(Repo::with_revision(
+            name.to_string(),
+            RepoType::Model,
+            revision,
+        ));
+    let config = api.get("config.json").map_err(|e| fail(e.to_string()))?;
+    for required in ["model.safetensors", "tokenizer.json"] {
+        api.get(required).map_err(|e| fail(e.to_string()))?;
+    }
+    for optional in [
+        "modules.json",
+        "sentence_bert_config.json",
+        "1_Pooling/config.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+    ] {
+        let _ = api.get(optional);
+    }
+    config
+        .parent()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| fail("the cache returned a path without a folder".into()))
+}
+
 /// `dir/name`, or an error naming the missing file and what it is for.
 pub(crate) fn require_file(dir: &Path, name: &str, hint: &str) -> Result<PathBuf> {
     let p = dir.join(name);

@@ -38,7 +38,8 @@ use self::http::{server_message, HttpClient};
 use self::response::Response;
 use crate::error::{EngineError, Result};
 use crate::generation::{
-    Backend, FinishReason, Generation, GenerationRequest, ScoreRequest, TokenStats,
+    Backend, FinishReason, Generation, GenerationRequest, NextTokenLogprobs, ScoreRequest,
+    TokenStats,
 };
 
 /// A model served over an OpenAI-compatible HTTP API.
@@ -245,7 +246,112 @@ impl RemoteModel {
     }
 }
 
+/// How many alternatives a next-token request asks for: the most OpenAI's chat API and vLLM's
+/// default `max_logprobs` allow.
+const NEXT_TOKEN_TOP: usize = 20;
+/// What a server that refuses 20 alternatives is asked for instead (OpenAI's completions limit).
+const NEXT_TOKEN_TOP_FALLBACK: usize = 5;
+
+impl RemoteModel {
+    /// The first step of a greedy one-token answer to `prompt`, with its top-`k` alternatives;
+    /// None when the server sent no log-probabilities.
+    fn first_step(&self, prompt: &str, chat: bool, k: usize) -> Result<Option<response::Step>> {
+        let mut req = GenerationRequest::new(prompt);
+        req.chat = chat;
+        req.top_logprobs = k;
+        req.sampling.max_tokens = 1;
+        let (path, body) = self.body(&req, 1, 0);
+        let (_, response) = self.request(path, &body)?;
+        let step = response
+            .choices
+            .into_iter()
+            .next()
+            .and_then(|c| c.logprobs)
+            .and_then(|l| l.steps())
+            .and_then(|s| s.into_iter().next());
+        Ok(step)
+    }
+}
+
+/// log P of `candidate` among a step's alternatives (and its chosen token): the alternative
+/// whose text is the candidate; else one equal to it without leading spaces (a chat answer's
+/// first token has none: `"True"` for `" True"`); else the longest one of at least two
+/// characters that begins it (the candidate's first token, when the server's tokenizer splits
+/// it); NaN when none is listed.
+fn candidate_logprob(step: &response::Step, candidate: &str) -> f64 {
+    let mut alts: Vec<(&str, f64)> = step
+        .top
+        .iter()
+        .map(|(t, _, lp)| (t.as_str(), *lp))
+        .collect();
+    if let Some(lp) = step.logprob {
+        alts.push((step.token.as_str(), lp));
+    }
+    let exact = alts
+        .iter()
+        .filter(|(t, _)| *t == candidate)
+        .map(|&(_, lp)| lp)
+        .fold(f64::NAN, f64::max);
+    if !exact.is_nan() {
+        return exact;
+    }
+    let bare = candidate.trim_start();
+    let trimmed = alts
+        .iter()
+        .filter(|(t, _)| !bare.is_empty() && t.trim_start() == bare)
+        .map(|&(_, lp)| lp)
+        .fold(f64::NAN, f64::max);
+    if !trimmed.is_nan() {
+        return trimmed;
+    }
+    alts.iter()
+        .filter(|(t, _)| t.chars().count() >= 2 && candidate.starts_with(*t))
+        .max_by_key(|(t, _)| t.len())
+        .map_or(f64::NAN, |&(_, lp)| lp)
+}
+
 impl Backend for RemoteModel {
+    /// Asks for `n` choices in one request ([`RemoteModel::generate_n`]).
+    fn generate_n(&self, req: &GenerationRequest, n: usize) -> Result<Vec<Generation>> {
+        RemoteModel::generate_n(self, req, n)
+    }
+
+    /// One request for a single greedy token with the top 20 log-probabilities (5 when the
+    /// server refuses 20); a candidate is looked up by its text among them. Approximate
+    /// ([`TokenStats::TopK`]): a candidate outside the top-k is NaN. A server that sends no
+    /// log-probabilities gives NaN for every candidate ([`TokenStats::Absent`]).
+    fn next_token_logprobs(
+        &self,
+        prompt: &str,
+        chat: bool,
+        candidates: &[&str],
+    ) -> Result<NextTokenLogprobs> {
+        let step = match self.first_step(prompt, chat, NEXT_TOKEN_TOP) {
+            Err(EngineError::Http {
+                status: 400 | 422, ..
+            }) => self.first_step(prompt, chat, NEXT_TOKEN_TOP_FALLBACK)?,
+            other => other?,
+        };
+        Ok(match step {
+            Some(step) => NextTokenLogprobs {
+                logprobs: candidates
+                    .iter()
+                    .map(|c| candidate_logprob(&step, c))
+                    .collect(),
+                stats: TokenStats::TopK,
+            },
+            None => {
+                let _ =
+                    self.no_logprobs
+                        .compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed);
+                NextTokenLogprobs {
+                    logprobs: vec![f64::NAN; candidates.len()],
+                    stats: TokenStats::Absent,
+                }
+            }
+        })
+    }
+
     /// Generates one answer.
     ///
     /// # Errors
@@ -423,6 +529,27 @@ mod tests {
             let out = map_concurrent(&items, c, |&x| x * 2);
             assert_eq!(out, items.iter().map(|x| x * 2).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn candidates_are_found_by_text() {
+        let step = response::Step {
+            token: " True".into(),
+            id: None,
+            logprob: Some(-0.2),
+            top: vec![
+                (" True".into(), None, -0.2),
+                (" False".into(), None, -1.8),
+                (" uns".into(), None, -3.0),
+                (" u".into(), None, -2.0),
+            ],
+        };
+        assert_eq!(candidate_logprob(&step, " True"), -0.2);
+        assert_eq!(candidate_logprob(&step, " False"), -1.8);
+        // The longest listed prefix of two characters or more: " uns", not " u".
+        assert_eq!(candidate_logprob(&step, " unsure"), -3.0);
+        assert!(candidate_logprob(&step, " sure").is_nan());
+        assert_eq!(candidate_logprob(&step, "False"), -1.8);
     }
 
     #[test]
