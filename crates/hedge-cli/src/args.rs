@@ -1,6 +1,7 @@
 //! The command line: every subcommand and flag, with the help text that teaches it.
 
 mod eval;
+mod sampling;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -8,6 +9,7 @@ pub use eval::{
     BenchMetricsArgs, CalibrateArgs, EvalArgs, MetricsArgs, SummaryArgs, CALIBRATE_HELP, EVAL_HELP,
     METRICS_HELP,
 };
+pub use sampling::{BenchSamplingArgs, RescoreArgs, SamplingArgs, RESCORE_HELP};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -17,7 +19,8 @@ pub use eval::{
     long_about = "hedge runs a language model, keeps the next-token distribution of every step, and \
 turns it into uncertainty scores from the research literature (higher = less sure).\n\n\
 Models are Hugging Face llama-family folders (Llama, Qwen2, Mistral, SmolLM) with config.json, \
-model.safetensors and tokenizer.json, or hf:ORG/NAME[@REVISION] to download one."
+model.safetensors and tokenizer.json, or hf:ORG/NAME[@REVISION] to download one, or \
+openai:URL#MODEL for an OpenAI-compatible server (vLLM, llama.cpp, hosted APIs)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -34,7 +37,10 @@ model (models/lab/lab-l-chat: a small model trained on hedge's synthetic lab wor
 download is needed), through the model's chat template, greedily. Each token is coloured by its \
 probability on a terminal, then the white-box uncertainty estimators are printed (higher = less \
 sure).\n\n\
+With -e sampling (or reflexive), the model also answers --samples more times from one \
+prefill, and the sampling-based estimators compare those answers.\n\n\
 Examples:\n  hedge ask \"What is 27 plus 58?\"\n  hedge ask --json \"Where does Velmora Quist live?\"\n  \
+hedge ask -e msp,semantic_entropy,eigv --samples 10 \"Where does Tora Dor live?\"\n  \
 hedge ask --model hf:HuggingFaceTB/SmolLM2-135M-Instruct \"What is the capital of France?\""
     )]
     Ask(AskArgs),
@@ -43,9 +49,16 @@ hedge ask --model hf:HuggingFaceTB/SmolLM2-135M-Instruct \"What is the capital o
         long_about = "Generate an answer to PROMPT and show how sure the model was.\n\n\
 Each token is coloured by its probability (green ≥ 0.9, yellow ≥ 0.5, red below; only on a terminal), \
 then a table gives every white-box uncertainty estimator (higher = less sure).\n\n\
+With sampling-based estimators (-e sampling, or names such as semantic_entropy, eigv, sar), \
+hedge also draws --samples answers from one prefill of the prompt (its KV cache forked N ways, \
+seeded from --seed), compares them with --similarity, and lists them; reflexive estimators \
+(-e reflexive: p_true, r_tuning_sure, verbalized) ask the model about its own answer. --json \
+then includes the samples, their similarity matrix and the other evidence.\n\n\
 Examples:\n  hedge generate --model ./SmolLM2-135M \"The capital of France is\"\n  \
 hedge generate --model ./SmolLM2-135M-Instruct --chat \"What is 2+2?\" --json\n  \
-hedge generate --model hf:HuggingFaceTB/SmolLM2-135M --temperature 0.7 --seed 1 \"Once upon a time\""
+hedge generate --model hf:HuggingFaceTB/SmolLM2-135M --temperature 0.7 --seed 1 \"Once upon a time\"\n  \
+hedge generate --model ./m --chat -e all,sampling,p_true --samples 10 \"Capital of France?\"\n  \
+hedge generate --model openai:http://localhost:8000/v1#Qwen/Qwen2.5-7B-Instruct --chat -e msp,eigv \"Hi\""
     )]
     Generate(GenerateArgs),
     /// Score a response someone already generated, teacher-forced (one or a JSONL file of many).
@@ -55,6 +68,8 @@ records and estimator scores as if the model had written it, in one forward pass
 With --input FILE.jsonl, each line is {\"prompt\": ..., \"response\": ...} (other fields are kept); \
 each output line adds \"tokens\" and \"scores\", or \"error\" for a bad line, whose number is also \
 printed; the other lines are still scored.\n\n\
+Sampling-based estimators draw their --samples answers for the prompt (at most --max-tokens \
+each) and compare them; token_sar weighs the given response's tokens by their relevance.\n\n\
 Examples:\n  hedge score --model ./m --prompt \"2+2=\" --response \"4\"\n  \
 hedge score --model ./m --input generations.jsonl --output scored.jsonl"
     )]
@@ -70,7 +85,11 @@ hedge score --model ./m --input generations.jsonl --output scored.jsonl"
     /// Fit a calibration map (uncertainty → confidence) per estimator on a scored file.
     #[command(long_about = CALIBRATE_HELP)]
     Calibrate(CalibrateArgs),
-    /// Measure speed: decoding with and without statistics, prefill and decode tokens/s.
+    /// Recompute the scores of a `hedge eval` run from its items.jsonl, without the model.
+    #[command(long_about = RESCORE_HELP)]
+    Rescore(RescoreArgs),
+    /// Measure speed: decoding with and without statistics, prefill and decode tokens/s,
+    /// sampling from one prefill vs separate generations.
     Bench(BenchArgs),
     /// Developer tools: write random-weight checkpoints for tests and benchmarks.
     Dev(DevArgs),
@@ -173,9 +192,10 @@ pub struct LabWorldArgs {
 /// Where the model comes from and how it runs.
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
-    /// A Hugging Face model folder, or hf:ORG/NAME[@REVISION] (downloaded into the HF cache,
-    /// honouring HF_HOME).
-    #[arg(long, short = 'm', value_name = "PATH|hf:ORG/NAME")]
+    /// A Hugging Face model folder, hf:ORG/NAME[@REVISION] (downloaded into the HF cache,
+    /// honouring HF_HOME), or openai:URL#MODEL for an OpenAI-compatible server (vLLM,
+    /// llama.cpp, a hosted API; API key from HEDGE_API_KEY or OPENAI_API_KEY).
+    #[arg(long, short = 'm', value_name = "PATH|hf:ORG/NAME|openai:URL#MODEL")]
     pub model: String,
     /// Device to run on: cpu, or cuda[:N] when hedge is built with `--features cuda`.
     #[arg(long, default_value = "cpu")]
@@ -185,14 +205,21 @@ pub struct ModelArgs {
 /// Which estimators to report.
 #[derive(Args, Debug, Clone)]
 pub struct EstimatorArgs {
-    /// Comma-separated estimator names, or "all" (the white-box estimators of METHODS §2):
-    /// msp, perplexity, mean_token_entropy, max_token_entropy, geo_mean_prob, arith_mean_prob,
-    /// mean_kurtosis, chow_quantile:ALPHA.
+    /// Comma-separated estimator names and groups (METHODS §2–4). Groups: all (the white-box
+    /// estimators, the default: msp, perplexity, mean_token_entropy, max_token_entropy,
+    /// geo_mean_prob, arith_mean_prob, mean_kurtosis, chow_quantile:0 and :0.1), sampling
+    /// (lexical_similarity, num_sets, eigv, ecc, deg, semantic_entropy,
+    /// discrete_semantic_entropy, token_sar, sentence_sar, sar: they draw --samples answers),
+    /// reflexive (p_true, r_tuning_sure, verbalized, choice_risk: the model judges its answer).
+    /// Parameters: chow_quantile:ALPHA, num_sets:TAU (also semantic_entropy,
+    /// discrete_semantic_entropy), sar:T (also sentence_sar).
     #[arg(long, short = 'e', default_value = "all", value_name = "LIST")]
     pub estimators: String,
     /// How many alternative tokens each token record keeps, with their log-probabilities.
     #[arg(long, default_value_t = 5, value_name = "K")]
     pub top_logprobs: usize,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
 }
 
 /// Output format.
@@ -210,8 +237,9 @@ pub struct OutputArgs {
 pub struct AskArgs {
     /// The question.
     pub question: String,
-    /// A Hugging Face model folder or hf:ORG/NAME (default: the bundled lab-l-chat).
-    #[arg(long, short = 'm', value_name = "PATH|hf:ORG/NAME")]
+    /// A Hugging Face model folder, hf:ORG/NAME or openai:URL#MODEL (default: the bundled
+    /// lab-l-chat).
+    #[arg(long, short = 'm', value_name = "PATH|hf:ORG/NAME|openai:URL#MODEL")]
     pub model: Option<String>,
     /// Device to run on: cpu, or cuda[:N] when hedge is built with `--features cuda`.
     #[arg(long, default_value = "cpu")]
@@ -219,6 +247,9 @@ pub struct AskArgs {
     /// Stop after this many new tokens.
     #[arg(long, default_value_t = 64)]
     pub max_tokens: usize,
+    /// Seed of the samples drawn by the sampling-based estimators (the answer is greedy).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
     #[command(flatten)]
     pub estimators: EstimatorArgs,
     #[command(flatten)]
@@ -277,6 +308,12 @@ pub struct ScoreArgs {
     /// Render prompts as a user turn of the model's chat template.
     #[arg(long)]
     pub chat: bool,
+    /// Length limit of the samples drawn for the prompt by the sampling-based estimators.
+    #[arg(long, default_value_t = 64)]
+    pub max_tokens: usize,
+    /// Seed of those samples.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
     #[command(flatten)]
     pub estimators: EstimatorArgs,
     #[command(flatten)]
@@ -295,6 +332,18 @@ pub enum BenchCommand {
     Whitebox(BenchWhiteboxArgs),
     /// Prefill and decode tokens/s at batch 1.
     Decode(BenchDecodeArgs),
+    /// n samples from one prefill and a forked cache (hedge) vs n separate generations
+    /// (LM-Polygraph's loop), each divided by one greedy generation of the same length.
+    #[command(
+        long_about = "Time, in one run, what the sampling-based estimators pay for their \
+samples: N samples drawn hedge's way (the prompt prefilled once, its KV cache forked N ways, the \
+N continuations decoded as one batch) and N separate generations (LM-Polygraph's way: one \
+generate call per sample, each prefilling the prompt again), each divided by one greedy \
+generation of the same length, and their ratio. Every variant decodes --tokens tokens per \
+sequence (end-of-sequence ignored). Local models only.\n\n\
+Example:\n  hedge bench sampling --model target/bench/smollm2-135m-random --samples 10"
+    )]
+    Sampling(BenchSamplingArgs),
     /// Seconds per million rows of `hedge metrics` (bootstrap off) at N/10 and N rows of
     /// synthetic scores, in one run: N log N grows only by a log factor.
     Metrics(BenchMetricsArgs),

@@ -3,11 +3,13 @@
 mod args;
 mod calibration_file;
 mod commands;
+mod model;
 mod render;
 mod report;
 mod scored;
 mod summary;
 mod synthetic;
+mod uncertainty;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -50,6 +52,7 @@ fn try_main() -> anyhow::Result<ExitCode> {
         Command::Score(a) => commands::score::run(a),
         Command::Eval(a) => commands::eval::run(a),
         Command::Metrics(a) => commands::metrics::run(a),
+        Command::Rescore(a) => commands::rescore::run(a),
         Command::Calibrate(a) => commands::calibrate::run(a),
         Command::Bench(a) => commands::bench::run(a),
         Command::Dev(a) => commands::dev::run(a),

@@ -18,6 +18,12 @@ summary.json  every metric of every estimator, sorted by PRR (as `hedge metrics`
 report.html   the table and per estimator three plots; one file, no network\n  \
 run.json      the settings that decide the answers, checked when resuming\n\n\
 With --match rouge_l an item also gets \"quality\" (in [0, 1]) and \"correct\" is quality ≥ 0.5.\n\n\
+Each item also keeps what its scores were computed from: the answer's \"tokens\" (per-step \
+records) and, when sampling-based or reflexive estimators run (-e all,sampling,reflexive), \
+\"samples\" (text, token_logprobs, logprob), the \"similarity\" matrix (and \"nli\" \
+probabilities), SAR relevances and \"reflexive\" answers. `hedge rescore` recomputes any score \
+from them without the model. --samples, --similarity, --sample-temperature and --seed decide \
+the samples, with the progress bar showing each item's stage.\n\n\
 Resumable: run it again with the same DIR and it skips the ids already in items.jsonl and \
 appends the others (it refuses when run.json's settings differ). A bad data line, or an item the \
 model cannot run (a prompt longer than the context), is reported as FILE:LINE: reason and \
@@ -25,7 +31,8 @@ skipped; the exit code is then 1.\n\n\
 Examples:\n  \
 hedge eval --model ./SmolLM2-135M-Instruct --data qa.jsonl --out runs/smol\n  \
 hedge eval -m ./base --data qa.jsonl --out b --no-chat --template 'Q: {question}\\nA:' --stop '\\n'\n  \
-hedge eval -m ./m --data qa.jsonl --split test --calibration calib.json --out runs/test";
+hedge eval -m ./m --data qa.jsonl --split test --calibration calib.json --out runs/test\n  \
+hedge eval -m ./m --data qa.jsonl --out runs/all -e all,sampling,reflexive --samples 10";
 
 pub const METRICS_HELP: &str = "Compute every evaluation metric of METHODS §5 (PRR, PRR@50, \
 AUROC, AUPRC, AURC, AUARC, ECE, MCE, Brier, NLL, with bootstrap intervals for PRR and AUROC) for \
@@ -62,7 +69,8 @@ pub struct SummaryArgs {
     /// Bootstrap resamples for the 95 % intervals of PRR and AUROC; 0 turns them off.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub bootstrap: usize,
-    /// Seed of the bootstrap: the same seed gives the same intervals.
+    /// Seed of the bootstrap (and in `hedge eval`, of the samples drawn by the sampling-based
+    /// estimators): the same seed gives the same intervals and samples.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Bins of ECE, MCE and the reliability diagram.

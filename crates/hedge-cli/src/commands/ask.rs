@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::args::{AskArgs, GenerateArgs, ModelArgs};
+use crate::uncertainty::Scorer;
 
 /// Where the bundled lab model is: `models/lab/lab-l-chat` under the current folder, else under
 /// the source tree this binary was built from.
@@ -25,6 +26,7 @@ fn bundled_model() -> anyhow::Result<PathBuf> {
 }
 
 pub fn run(a: AskArgs) -> anyhow::Result<ExitCode> {
+    let scorer = Scorer::new(&a.estimators.estimators, &a.estimators.sampling, a.seed)?;
     let model = match a.model {
         Some(m) => m,
         None => bundled_model()?.to_string_lossy().into_owned(),
@@ -33,11 +35,12 @@ pub fn run(a: AskArgs) -> anyhow::Result<ExitCode> {
         model,
         device: a.device,
     };
-    let loaded = super::load_model(&model_args)?;
+    let loaded = crate::model::load(&model_args)?;
     // A model without a chat template is asked with the raw question.
-    let chat = loaded.tokenizer.has_chat_template();
+    let chat = loaded.has_chat_template();
     super::generate::run_with(
         &loaded,
+        scorer,
         GenerateArgs {
             model: model_args,
             prompt: a.question,
@@ -45,7 +48,7 @@ pub fn run(a: AskArgs) -> anyhow::Result<ExitCode> {
             temperature: 0.0,
             top_k: None,
             top_p: None,
-            seed: 0,
+            seed: a.seed,
             max_tokens: a.max_tokens,
             stop: Vec::new(),
             estimators: a.estimators,

@@ -17,11 +17,12 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         BenchCommand::Whitebox(w) => whitebox(w),
         BenchCommand::Decode(d) => decode(d),
         BenchCommand::Metrics(m) => metrics(m),
+        BenchCommand::Sampling(s) => super::bench_sampling::run(s),
     }
 }
 
 /// A deterministic prompt of `n` ids from the middle of the vocabulary (no special tokens).
-fn bench_prompt(model: &LocalModel, n: usize) -> Vec<u32> {
+pub(super) fn bench_prompt(model: &LocalModel, n: usize) -> Vec<u32> {
     let v = model.decoder.config().vocab_size as u64;
     (0..n as u64)
         .map(|i| (300 + (i * 7919) % (v - 300).max(1)) as u32 % v as u32)

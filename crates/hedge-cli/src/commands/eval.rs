@@ -7,13 +7,13 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use hedge_core::{score_with, Estimator, Evidence};
 use hedge_engine::{Backend, GenerationRequest, SamplingParams};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::args::EvalArgs;
+use crate::uncertainty::{insert_evidence, Scorer};
 use crate::{scored, summary};
 
 /// One question of the data set.
@@ -41,6 +41,20 @@ struct RunSettings {
     template: String,
     stop: Vec<String>,
     max_tokens: usize,
+    /// How the samples were drawn and compared; left out when no estimator draws samples or
+    /// asks reflexive prompts (so that runs made before sampling existed still resume).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    sampling: Option<SamplingSettings>,
+}
+
+/// The settings of the sampling-based and reflexive estimators that decide their evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct SamplingSettings {
+    samples: usize,
+    sample_temperature: f64,
+    seed: u64,
+    similarity: Option<String>,
+    similarity_model: Option<String>,
 }
 
 /// Reads one data line; the error says what is wrong with it.
@@ -194,8 +208,11 @@ fn unescape(s: &str) -> String {
 }
 
 pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
-    let specs = super::estimators(&a.estimators.estimators)?;
-    let estimators: Vec<Box<dyn Estimator>> = specs.iter().map(|s| s.build()).collect();
+    let mut scorer = Scorer::new(
+        &a.estimators.estimators,
+        &a.estimators.sampling,
+        a.summary.seed,
+    )?;
     let template = unescape(&a.template);
     if !template.contains("{question}") {
         bail!("--template {:?}: it must contain {{question}}", a.template);
@@ -209,23 +226,33 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
     let (opts, calibration) = super::summary_setup(&a.summary)?;
     let (items, mut bad) = read_items(&a.data, a.split.as_deref(), a.limit)?;
 
-    let model = super::load_model(&a.model)?;
-    if a.chat && !a.no_chat && !model.tokenizer.has_chat_template() {
+    let model = crate::model::load(&a.model)?;
+    if a.chat && !a.no_chat && !model.has_chat_template() {
         bail!(
             "--chat: model {} has no chat template; run with --no-chat",
             a.model.model
         );
     }
-    let chat = !a.no_chat && (a.chat || model.tokenizer.has_chat_template());
+    let chat = !a.no_chat && (a.chat || model.has_chat_template());
+    let sampling_settings = scorer.gathers().then(|| SamplingSettings {
+        samples: scorer.options().samples,
+        sample_temperature: scorer.options().temperature,
+        seed: scorer.options().seed,
+        similarity: scorer.similarity().map(|k| k.to_string()),
+        similarity_model: scorer
+            .similarity()
+            .and(a.estimators.sampling.similarity_model.clone()),
+    });
     let settings = RunSettings {
         model: a.model.model.clone(),
         judge: a.judge.to_string(),
-        estimators: specs.iter().map(ToString::to_string).collect(),
+        estimators: scorer.specs().iter().map(ToString::to_string).collect(),
         split: a.split.clone(),
         chat,
         template: template.clone(),
         stop: sampling.stop.clone(),
         max_tokens: a.max_tokens,
+        sampling: sampling_settings,
     };
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     check_settings(&a.out, &settings)?;
@@ -254,7 +281,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
     let mut out = BufWriter::new(file);
     let bar = ProgressBar::new(todo.len() as u64);
     bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} items  {per_sec}  ETA {eta}")
+        ProgressStyle::with_template("{bar:30} {pos}/{len} items  {per_sec}  ETA {eta}  {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut failed = 0;
@@ -265,9 +292,21 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
             sampling: sampling.clone(),
             top_logprobs: a.estimators.top_logprobs,
         };
-        match model.generate(&req) {
-            Ok(gen) => {
-                let scores = score_with(&estimators, &Evidence::new(&gen.tokens));
+        bar.set_message("answer");
+        let result = (|| -> anyhow::Result<_> {
+            let gen = model.generate(&req)?;
+            let scored = scorer.score(&model, &req, &item.question, &gen, &mut |stage| {
+                bar.set_message(stage.label());
+            })?;
+            Ok((gen, scored))
+        })();
+        if result.is_err() && scorer.exhausted() {
+            // No estimator can run on this model: every item would fail the same way.
+            bar.finish_and_clear();
+            return result.map(|_| ExitCode::FAILURE);
+        }
+        match result {
+            Ok((gen, (scores, gathered))) => {
                 let q = a.judge.judge(&gen.text, &item.answers);
                 let mut obj = item.fields.clone();
                 obj.insert("response".into(), json!(gen.text));
@@ -281,6 +320,9 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
                     "finish_reason".into(),
                     serde_json::to_value(gen.finish_reason)?,
                 );
+                // What any score can be recomputed from (`hedge rescore`).
+                obj.insert("tokens".into(), serde_json::to_value(&gen.tokens)?);
+                insert_evidence(&mut obj, &gathered)?;
                 serde_json::to_writer(&mut out, &obj)?;
                 writeln!(out)?;
                 out.flush()?; // an interrupted run keeps every answer it finished
@@ -288,7 +330,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
             Err(e) => {
                 failed += 1;
                 bar.suspend(|| {
-                    eprintln!("{}:{}: id {}: {e}", a.data.display(), item.line, item.key);
+                    eprintln!("{}:{}: id {}: {e:#}", a.data.display(), item.line, item.key);
                 });
             }
         }

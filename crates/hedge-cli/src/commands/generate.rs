@@ -4,19 +4,20 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use hedge_core::score_all;
-use hedge_engine::{Backend, GenerationRequest, LocalModel, SamplingParams};
-use serde_json::json;
+use hedge_engine::{Backend, GenerationRequest, SamplingParams};
+use serde_json::{json, Value};
 
 use crate::args::GenerateArgs;
+use crate::model::Model;
 use crate::render;
+use crate::uncertainty::{insert_evidence, write_samples, Scorer};
 
 pub fn run(a: GenerateArgs) -> anyhow::Result<ExitCode> {
-    // Check the flags before paying for the model load.
-    super::estimators(&a.estimators.estimators)?;
+    // Check the flags (and load a similarity model) before paying for the model load.
+    let scorer = Scorer::new(&a.estimators.estimators, &a.estimators.sampling, a.seed)?;
     sampling(&a).validate()?;
-    let model = super::load_model(&a.model)?;
-    run_with(&model, a)
+    let model = crate::model::load(&a.model)?;
+    run_with(&model, scorer, a)
 }
 
 fn sampling(a: &GenerateArgs) -> SamplingParams {
@@ -32,8 +33,7 @@ fn sampling(a: &GenerateArgs) -> SamplingParams {
 }
 
 /// `hedge generate` on a model already loaded (`hedge ask` loads it to read its chat template).
-pub fn run_with(model: &LocalModel, a: GenerateArgs) -> anyhow::Result<ExitCode> {
-    let specs = super::estimators(&a.estimators.estimators)?;
+pub fn run_with(model: &Model, mut scorer: Scorer, a: GenerateArgs) -> anyhow::Result<ExitCode> {
     let req = GenerationRequest {
         prompt: a.prompt.clone(),
         chat: a.chat,
@@ -43,11 +43,11 @@ pub fn run_with(model: &LocalModel, a: GenerateArgs) -> anyhow::Result<ExitCode>
     let start = Instant::now();
     let gen = model.generate(&req)?;
     let secs = start.elapsed().as_secs_f64();
-    let scores = score_all(&specs, &gen.tokens);
+    let (scores, gathered) = scorer.score(model, &req, &a.prompt, &gen, &mut |_| {})?;
     let mut out = std::io::stdout().lock();
     if a.output.json {
-        let v = json!({
-            "model": model.name,
+        let mut v = json!({
+            "model": model.name(),
             "prompt": a.prompt,
             "text": gen.text,
             "finish_reason": gen.finish_reason,
@@ -55,6 +55,12 @@ pub fn run_with(model: &LocalModel, a: GenerateArgs) -> anyhow::Result<ExitCode>
             "tokens": gen.tokens,
             "scores": scores,
         });
+        if let Value::Object(obj) = &mut v {
+            if !gen.token_stats.is_full() {
+                obj.insert("token_stats".into(), serde_json::to_value(gen.token_stats)?);
+            }
+            insert_evidence(obj, &gathered)?;
+        }
         serde_json::to_writer_pretty(&mut out, &v)?;
         writeln!(out)?;
         return Ok(ExitCode::SUCCESS);
@@ -63,6 +69,7 @@ pub fn run_with(model: &LocalModel, a: GenerateArgs) -> anyhow::Result<ExitCode>
     render::write_tokens(&mut out, &gen.text, &gen.tokens, colored)?;
     writeln!(out)?;
     render::write_scores(&mut out, &scores)?;
+    write_samples(&mut out, &gathered, &scorer)?;
     writeln!(
         out,
         "\n{} tokens, finish: {}, {:.1} tokens/s",

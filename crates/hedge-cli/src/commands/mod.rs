@@ -2,6 +2,7 @@
 
 pub mod ask;
 pub mod bench;
+pub mod bench_sampling;
 pub mod calibrate;
 pub mod dev;
 pub mod eval;
@@ -9,13 +10,14 @@ pub mod generate;
 pub mod lab;
 pub mod lab_bench;
 pub mod metrics;
+pub mod rescore;
 pub mod score;
 
 use std::path::Path;
 
 use anyhow::{bail, Context};
 use candle_core::Device;
-use hedge_core::{EstimatorSpec, SummaryOptions};
+use hedge_core::SummaryOptions;
 use hedge_engine::LocalModel;
 
 use crate::args::{ModelArgs, SummaryArgs};
@@ -45,11 +47,6 @@ pub fn device(name: &str) -> anyhow::Result<Device> {
 pub fn load_model(args: &ModelArgs) -> anyhow::Result<LocalModel> {
     let dev = device(&args.device)?;
     LocalModel::load(&args.model, &dev).with_context(|| format!("loading model {}", args.model))
-}
-
-/// The estimators named by `--estimators`.
-pub fn estimators(list: &str) -> anyhow::Result<Vec<EstimatorSpec>> {
-    Ok(EstimatorSpec::parse_list(list)?)
 }
 
 /// The options of `--bootstrap`, `--seed`, `--bins`, and the maps of `--calibration`.

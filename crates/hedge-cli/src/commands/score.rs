@@ -4,19 +4,21 @@ use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use hedge_core::{score_all, EstimatorSpec};
-use hedge_engine::{Backend, LocalModel, ScoreRequest};
+use hedge_core::Scores;
+use hedge_engine::{Backend, GatheredEvidence, Generation, GenerationRequest, ScoreRequest};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
 use crate::args::ScoreArgs;
+use crate::model::Model;
 use crate::render;
+use crate::uncertainty::{insert_evidence, write_samples, Scorer};
 
 pub fn run(a: ScoreArgs) -> anyhow::Result<ExitCode> {
-    let specs = super::estimators(&a.estimators.estimators)?;
-    let model = super::load_model(&a.model)?;
+    let mut scorer = Scorer::new(&a.estimators.estimators, &a.estimators.sampling, a.seed)?;
+    let model = crate::model::load(&a.model)?;
     match &a.input {
-        Some(path) => score_file(&model, &a, &specs, path),
+        Some(path) => score_file(&model, &mut scorer, &a, path),
         None => {
             let req = ScoreRequest {
                 prompt: a.prompt.clone().unwrap_or_default(),
@@ -24,25 +26,25 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<ExitCode> {
                 chat: a.chat,
                 top_logprobs: a.estimators.top_logprobs,
             };
-            let gen = model.score(&req)?;
-            let scores = score_all(&specs, &gen.tokens);
+            let (gen, scores, gathered) = score_one(&model, &mut scorer, &a, &req)?;
             let mut out = std::io::stdout().lock();
             if a.out.json {
-                let v = json!({
-                    "model": model.name,
-                    "prompt": req.prompt,
-                    "text": gen.text,
-                    "prompt_tokens": gen.prompt_tokens,
-                    "tokens": gen.tokens,
-                    "scores": scores,
-                });
-                serde_json::to_writer_pretty(&mut out, &v)?;
+                let mut obj = serde_json::Map::new();
+                obj.insert("model".into(), json!(model.name()));
+                obj.insert("prompt".into(), json!(req.prompt));
+                obj.insert("text".into(), json!(gen.text));
+                obj.insert("prompt_tokens".into(), json!(gen.prompt_tokens));
+                obj.insert("tokens".into(), serde_json::to_value(&gen.tokens)?);
+                obj.insert("scores".into(), serde_json::to_value(&scores)?);
+                insert_evidence(&mut obj, &gathered)?;
+                serde_json::to_writer_pretty(&mut out, &Value::Object(obj))?;
                 writeln!(out)?;
             } else {
                 let colored = render::use_color(a.out.no_color);
                 render::write_tokens(&mut out, &gen.text, &gen.tokens, colored)?;
                 writeln!(out)?;
                 render::write_scores(&mut out, &scores)?;
+                write_samples(&mut out, &gathered, &scorer)?;
                 if colored {
                     render::write_legend(&mut out)?;
                 }
@@ -52,11 +54,29 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The teacher-forced records of `req`'s response, and its scores; the sampling-based
+/// estimators draw their samples for the prompt (at most --max-tokens each), and `token_sar`
+/// reads the relevances of the given response's tokens.
+fn score_one(
+    model: &Model,
+    scorer: &mut Scorer,
+    a: &ScoreArgs,
+    req: &ScoreRequest,
+) -> anyhow::Result<(Generation, Scores, GatheredEvidence)> {
+    let gen = model.score(req)?;
+    let mut sample_req = GenerationRequest::new(req.prompt.clone());
+    sample_req.chat = req.chat;
+    sample_req.top_logprobs = req.top_logprobs;
+    sample_req.sampling.max_tokens = a.max_tokens;
+    let (scores, gathered) = scorer.score(model, &sample_req, &req.prompt, &gen, &mut |_| {})?;
+    Ok((gen, scores, gathered))
+}
+
 /// Scores one JSONL line; the error says what is wrong with it.
 fn score_line(
-    model: &LocalModel,
+    model: &Model,
+    scorer: &mut Scorer,
     a: &ScoreArgs,
-    specs: &[EstimatorSpec],
     line: &str,
 ) -> anyhow::Result<Value> {
     let mut obj: serde_json::Map<String, Value> =
@@ -74,18 +94,18 @@ fn score_line(
         chat: a.chat,
         top_logprobs: a.estimators.top_logprobs,
     };
-    let gen = model.score(&req)?;
-    let scores = score_all(specs, &gen.tokens);
+    let (gen, scores, gathered) = score_one(model, scorer, a, &req)?;
     obj.insert("prompt_tokens".into(), json!(gen.prompt_tokens));
     obj.insert("tokens".into(), serde_json::to_value(&gen.tokens)?);
     obj.insert("scores".into(), serde_json::to_value(&scores)?);
+    insert_evidence(&mut obj, &gathered)?;
     Ok(Value::Object(obj))
 }
 
 fn score_file(
-    model: &LocalModel,
+    model: &Model,
+    scorer: &mut Scorer,
     a: &ScoreArgs,
-    specs: &[EstimatorSpec],
     path: &std::path::Path,
 ) -> anyhow::Result<ExitCode> {
     let text =
@@ -109,7 +129,7 @@ fn score_file(
     );
     let mut failed = 0usize;
     for (n, line) in &lines {
-        match score_line(model, a, specs, line) {
+        match score_line(model, scorer, a, line) {
             Ok(v) => serde_json::to_writer(&mut out, &v)?,
             Err(e) => {
                 failed += 1;
