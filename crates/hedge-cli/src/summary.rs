@@ -195,9 +195,14 @@ pub fn table(s: &Summary) -> (Vec<&'static str>, Vec<Vec<String>>) {
 
 /// The accuracy line above the table.
 pub fn headline(s: &Summary) -> String {
+    // Over the answers of the estimator that scored the most of them: an estimator that is
+    // undefined on many answers (verbalized, when the model writes no number) would give the
+    // accuracy of a subset.
     let acc = s
         .estimators
-        .first()
+        .iter()
+        .rev()
+        .max_by_key(|e| e.metrics.n)
         .map_or(f64::NAN, |e| e.metrics.accuracy);
     format!(
         "{} answers, accuracy {} (correct = quality ≥ 0.5); higher PRR, AUROC, AUPRC, AUARC \
@@ -298,6 +303,31 @@ mod tests {
             !text.contains("CI"),
             "no interval columns without bootstrap"
         );
+    }
+
+    #[test]
+    fn headline_accuracy_is_over_every_answer() {
+        // "sparse" scores three of the four answers, perfectly: it comes first by PRR, but the
+        // accuracy line is over the four answers that "good" scored.
+        let mut d = Scored::default();
+        for (g, sp, q) in [
+            (0.1, 0.1, 1.0),
+            (0.3, f64::NAN, 1.0),
+            (0.2, 0.3, 0.0),
+            (0.4, 0.4, 0.0),
+        ] {
+            let s: Scores = [("good", g), ("sparse", sp)].into_iter().collect();
+            d.push(&s, q);
+        }
+        let opts = SummaryOptions {
+            resamples: 0,
+            ..SummaryOptions::default()
+        };
+        let s = compute(&d, &opts, None, Map::new()).unwrap();
+        assert_eq!(s.estimators[0].name, "sparse");
+        assert_eq!(s.estimators[0].metrics.n, 3);
+        let line = headline(&s);
+        assert!(line.starts_with("4 answers, accuracy 0.500"), "{line}");
     }
 
     #[test]

@@ -70,15 +70,21 @@ pub fn run_with(model: &Model, mut scorer: Scorer, a: GenerateArgs) -> anyhow::R
     writeln!(out)?;
     render::write_scores(&mut out, &scores)?;
     write_samples(&mut out, &gathered, &scorer)?;
-    writeln!(
-        out,
-        "\n{} tokens, finish: {}, {:.1} tokens/s",
-        gen.tokens.len(),
-        serde_json::to_value(gen.finish_reason)?
-            .as_str()
-            .unwrap_or("?"),
-        gen.tokens.len() as f64 / secs.max(1e-9)
-    )?;
+    let finish = serde_json::to_value(gen.finish_reason)?;
+    let finish = finish.as_str().unwrap_or("?");
+    if gen.has_logprobs() {
+        writeln!(
+            out,
+            "\n{} tokens, finish: {finish}, {:.1} tokens/s",
+            gen.tokens.len(),
+            gen.tokens.len() as f64 / secs.max(1e-9)
+        )?;
+    } else {
+        writeln!(
+            out,
+            "\nfinish: {finish}, {secs:.2} s (the server sent no per-token records)"
+        )?;
+    }
     if colored {
         render::write_legend(&mut out)?;
     }
