@@ -2,12 +2,79 @@
 //! `hf:ORG/NAME[@REVISION]` downloaded into the standard Hugging Face cache.
 
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
 use crate::config::Config;
 use crate::error::{EngineError, Result};
+
+/// How the weight matrices and the embedding of a checkpoint are kept in memory. Everything is
+/// computed in f32 either way; widening bf16 or f16 to f32 is exact, so half-precision storage
+/// gives exactly the logits of loading the same checkpoint in f32, while decoding reads half the
+/// bytes per step (decoding is bound by memory bandwidth).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightDtype {
+    /// As the checkpoint stores them: bf16 and f16 checkpoints stay in half precision on the
+    /// CPU; f32 checkpoints, mixed ones, and any checkpoint on a GPU are f32.
+    #[default]
+    Auto,
+    F32,
+    Bf16,
+    F16,
+}
+
+impl WeightDtype {
+    /// The names `--dtype` accepts.
+    pub const NAMES: &'static str = "auto, f32, bf16 or f16";
+
+    /// The storage dtype for `ckpt` on `device`.
+    ///
+    /// # Errors
+    /// When [`WeightDtype::Auto`] cannot read a weight file's header.
+    pub fn resolve(self, ckpt: &Checkpoint, device: &Device) -> Result<DType> {
+        Ok(match self {
+            WeightDtype::F32 => DType::F32,
+            WeightDtype::Bf16 => DType::BF16,
+            WeightDtype::F16 => DType::F16,
+            WeightDtype::Auto if !device.is_cpu() => DType::F32,
+            WeightDtype::Auto => match ckpt.stored_dtype()? {
+                Some(d @ (DType::BF16 | DType::F16)) => d,
+                _ => DType::F32,
+            },
+        })
+    }
+}
+
+impl FromStr for WeightDtype {
+    type Err = EngineError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "f32" | "float32" => Ok(Self::F32),
+            "bf16" | "bfloat16" => Ok(Self::Bf16),
+            "f16" | "float16" => Ok(Self::F16),
+            other => Err(EngineError::InvalidParam {
+                name: "dtype",
+                value: other.to_string(),
+                allowed: "allowed values are auto, f32, bf16 and f16",
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for WeightDtype {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::F32 => "f32",
+            Self::Bf16 => "bf16",
+            Self::F16 => "f16",
+        })
+    }
+}
 
 /// The files of a checkpoint folder, checked to exist.
 #[derive(Debug, Clone)]
@@ -75,13 +142,47 @@ impl Checkpoint {
         })
     }
 
+    /// The dtype in which the checkpoint stores its weight matrices (every tensor of two or more
+    /// dimensions), or `None` when they differ.
+    ///
+    /// # Errors
+    /// When a weight file is not valid safetensors (the error names the file).
+    pub fn stored_dtype(&self) -> Result<Option<DType>> {
+        let mut found: Option<&'static str> = None;
+        for path in &self.weights {
+            let header = safetensors_header(path)?;
+            let matrices = header
+                .as_object()
+                .into_iter()
+                .flat_map(|m| m.values())
+                .filter(|t| t.get("shape").and_then(|s| s.as_array()).map(Vec::len) >= Some(2));
+            for t in matrices {
+                let d = match t.get("dtype").and_then(|d| d.as_str()) {
+                    Some("F32") => "F32",
+                    Some("BF16") => "BF16",
+                    Some("F16") => "F16",
+                    _ => return Ok(None),
+                };
+                if found.is_some_and(|f| f != d) {
+                    return Ok(None);
+                }
+                found = Some(d);
+            }
+        }
+        Ok(found.map(|d| match d {
+            "BF16" => DType::BF16,
+            "F16" => DType::F16,
+            _ => DType::F32,
+        }))
+    }
+
     /// A `VarBuilder` over the weight files, memory-mapped, converted to `dtype`.
     ///
     /// # Errors
     /// When a weight file is not valid safetensors (the error names the file).
     pub fn var_builder(&self, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
         for path in &self.weights {
-            check_safetensors_header(path)?;
+            safetensors_header(path)?;
         }
         // SAFETY: the files are memory-mapped read-only; like every safetensors loader we assume
         // they are not modified while the model is loaded.
@@ -145,7 +246,7 @@ fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Reads the 8-byte length and JSON header of a safetensors file, so that a truncated or corrupt
 /// file is reported with its name rather than as a bare parse error.
-fn check_safetensors_header(path: &Path) -> Result<()> {
+fn safetensors_header(path: &Path) -> Result<serde_json::Value> {
     use std::io::Read;
     let mut f = std::fs::File::open(path).map_err(|source| EngineError::Io {
         path: path.to_path_buf(),
@@ -187,7 +288,7 @@ fn check_safetensors_header(path: &Path) -> Result<()> {
             ),
         ));
     }
-    Ok(())
+    Ok(meta)
 }
 
 /// Downloads `ORG/NAME[@REVISION]` with hf-hub into the standard cache (honouring `HF_HOME`)

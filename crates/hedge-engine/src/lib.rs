@@ -53,7 +53,7 @@ pub mod sampling;
 pub mod tokenizer;
 pub mod uncertainty;
 
-pub use checkpoint::Checkpoint;
+pub use checkpoint::{Checkpoint, WeightDtype};
 pub use config::Config;
 pub use encoder::{embedding_similarity, SentenceEncoder};
 pub use error::{EngineError, Result};
@@ -65,7 +65,7 @@ pub use kv_cache::KvCache;
 pub use llama::{Llama, LogitsAt, SeqInput};
 pub use model::{LocalModel, Stats};
 pub use nli::{nli_probabilities, NliModel, NLI_TEMPERATURE};
-pub use random_model::write_random_model;
+pub use random_model::{write_random_model, write_random_model_in};
 pub use remote::{RemoteModel, RemoteOptions, RemoteSpec, RetryPolicy};
 pub use sampling::SamplingParams;
 pub use tokenizer::{ChatMessage, TextTokenizer};

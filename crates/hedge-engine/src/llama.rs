@@ -24,7 +24,7 @@ struct RmsNorm {
 impl RmsNorm {
     fn new(size: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
-            weight: vb.get(size, "weight")?,
+            weight: vb.get_with_hints_dtype(size, "weight", Default::default(), DType::F32)?,
             eps: eps as f32,
         })
     }
@@ -280,6 +280,11 @@ pub struct Llama {
 impl Llama {
     /// Builds the decoder from tensors named as in Hugging Face checkpoints (`model.layers.0...`).
     ///
+    /// The builder's dtype is the storage of the weight matrices and the embedding: f32, or bf16
+    /// or f16 to read half the bytes per decoding step (see [`crate::WeightDtype`]). Norm weights
+    /// and biases are kept in f32 and everything is computed in f32, so half-precision storage
+    /// gives exactly the logits of the same half-precision weights widened to f32.
+    ///
     /// # Errors
     /// When a tensor is missing or has the wrong shape (the error names it and both shapes), or
     /// the config asks for something unsupported.
@@ -316,6 +321,11 @@ impl Llama {
 
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// How the weight matrices and the embedding are stored (computation is f32 either way).
+    pub fn weight_dtype(&self) -> DType {
+        self.embed_tokens.embeddings().dtype()
     }
 
     /// A fresh, empty cache for one sequence.
@@ -394,7 +404,7 @@ impl Llama {
         let (cos, sin) = self.rope.cos_sin(&positions, &self.device)?;
         let mut caches: Vec<Option<&mut KvCache>> =
             seqs.iter_mut().map(|s| s.cache.as_deref_mut()).collect();
-        let mut x = self.embed_tokens.forward(&ids)?;
+        let mut x = self.embed_tokens.forward(&ids)?.to_dtype(DType::F32)?;
         for (i, layer) in self.layers.iter().enumerate() {
             let residual = &x;
             let h = layer.input_layernorm.forward(&x)?;

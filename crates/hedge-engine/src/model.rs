@@ -4,11 +4,11 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use hedge_core::stats::{StatsScratch, StepStats};
 use hedge_core::token::TokenRecord;
 
-use crate::checkpoint::{read_text, Checkpoint};
+use crate::checkpoint::{read_text, Checkpoint, WeightDtype};
 use crate::error::{EngineError, Result};
 use crate::generation::{
     Backend, FinishReason, Generation, GenerationRequest, NextTokenLogprobs, ScoreRequest,
@@ -50,13 +50,22 @@ struct Seq {
 }
 
 impl LocalModel {
-    /// Loads `spec` (a folder, or `hf:ORG/NAME[@REV]`) in f32 on `device`.
+    /// Loads `spec` (a folder, or `hf:ORG/NAME[@REV]`) on `device`, computing in f32, with the
+    /// weight matrices kept as the checkpoint stores them ([`WeightDtype::Auto`]).
     ///
     /// # Errors
     /// Names the missing or malformed file, or the tensor of the wrong shape.
     pub fn load(spec: &str, device: &Device) -> Result<Self> {
+        Self::load_with_dtype(spec, device, WeightDtype::Auto)
+    }
+
+    /// [`LocalModel::load`] with the weight matrices kept in `dtype`.
+    ///
+    /// # Errors
+    /// Names the missing or malformed file, or the tensor of the wrong shape.
+    pub fn load_with_dtype(spec: &str, device: &Device, dtype: WeightDtype) -> Result<Self> {
         let ckpt = Checkpoint::open(spec)?;
-        let vb = ckpt.var_builder(DType::F32, device)?;
+        let vb = ckpt.var_builder(dtype.resolve(&ckpt, device)?, device)?;
         let decoder = Llama::new(&ckpt.config, vb)?;
         let tokenizer = TextTokenizer::load(&ckpt.tokenizer, ckpt.tokenizer_config.as_deref())?;
         let mut eos_ids = Vec::new();

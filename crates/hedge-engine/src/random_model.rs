@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
@@ -23,13 +23,38 @@ pub const CHATML_TEMPLATE: &str = "{% for message in messages %}{{'<|im_start|>'
 pub const MIN_VOCAB: usize = SPECIAL_TOKENS.len() + 256;
 
 /// Writes `config.json`, `model.safetensors`, `tokenizer.json`, `tokenizer_config.json` and
-/// `generation_config.json` into `out`. `bos_token_id`/`eos_token_id` are set to the random
-/// tokenizer's `<|im_start|>` (1) and `<|im_end|>` (2).
+/// `generation_config.json` into `out`, weights in f32. `bos_token_id`/`eos_token_id` are set to
+/// the random tokenizer's `<|im_start|>` (1) and `<|im_end|>` (2).
 ///
 /// # Errors
 /// When the config is invalid, its vocabulary is smaller than [`MIN_VOCAB`], or a file cannot be
 /// written.
 pub fn write_random_model(config_json: &str, out: &Path, seed: u64) -> Result<Config> {
+    write_random_model_in(config_json, out, seed, DType::F32)
+}
+
+/// [`write_random_model`] with every tensor stored in `dtype` (f32, bf16 or f16; `torch_dtype`
+/// in `config.json` says which), as most published checkpoints store bf16. The values are the
+/// f32 ones of the same seed, rounded to nearest.
+///
+/// # Errors
+/// As [`write_random_model`], and when `dtype` is not a float type a checkpoint stores.
+pub fn write_random_model_in(
+    config_json: &str,
+    out: &Path,
+    seed: u64,
+    dtype: DType,
+) -> Result<Config> {
+    let torch_dtype = match dtype {
+        DType::F32 => "float32",
+        DType::BF16 => "bfloat16",
+        DType::F16 => "float16",
+        other => {
+            return Err(EngineError::Unsupported(format!(
+                "random checkpoints are written in f32, bf16 or f16, not {other:?}"
+            )))
+        }
+    };
     let mut cfg = Config::from_json(config_json)?;
     if cfg.vocab_size < MIN_VOCAB {
         return Err(EngineError::Unsupported(format!(
@@ -47,10 +72,13 @@ pub fn write_random_model(config_json: &str, out: &Path, seed: u64) -> Result<Co
         .map_err(|e| EngineError::Unsupported(format!("cannot parse: {e}")))?;
     raw["bos_token_id"] = json!(1);
     raw["eos_token_id"] = json!(2);
-    raw["torch_dtype"] = json!("float32");
+    raw["torch_dtype"] = json!(torch_dtype);
     write_json(&out.join("config.json"), &raw)?;
 
-    let tensors = random_weights(&cfg, seed)?;
+    let tensors = random_weights(&cfg, seed)?
+        .into_iter()
+        .map(|(name, t)| Ok((name, t.to_dtype(dtype)?)))
+        .collect::<Result<HashMap<_, _>>>()?;
     let path = out.join("model.safetensors");
     candle_core::safetensors::save(&tensors, &path)
         .map_err(|e| EngineError::bad_file(&path, format!("writing: {e}")))?;
