@@ -34,6 +34,7 @@ pub fn run(a: AskArgs) -> anyhow::Result<ExitCode> {
     let model_args = ModelArgs {
         model,
         device: a.device,
+        dtype: hedge_engine::WeightDtype::Auto,
     };
     let loaded = crate::model::load(&model_args)?;
     // A model without a chat template is asked with the raw question.

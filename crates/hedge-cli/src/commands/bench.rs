@@ -85,66 +85,113 @@ fn whitebox(a: BenchWhiteboxArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn decode(a: BenchDecodeArgs) -> anyhow::Result<ExitCode> {
-    let model = super::load_model(&a.model)?;
-    let prompt = bench_prompt(&model, a.prompt_tokens.max(1));
-    let mut prefills = Vec::new();
-    let mut decodes = Vec::new();
-    for round in 0..=a.rounds.max(1) {
-        let mut cache = model.decoder.new_cache();
-        let t = Instant::now();
+/// Seconds of one prefill of `prompt` and of `new_tokens` greedy steps after it, at batch 1.
+fn decode_round(
+    model: &LocalModel,
+    prompt: &[u32],
+    new_tokens: usize,
+) -> anyhow::Result<(f64, f64)> {
+    let mut cache = model.decoder.new_cache();
+    let t = Instant::now();
+    let logits = model.decoder.forward_seqs(
+        &mut [SeqInput {
+            tokens: prompt,
+            cache: Some(&mut cache),
+        }],
+        LogitsAt::Last,
+    )?;
+    let row: Vec<f32> = logits.squeeze(0)?.to_vec1()?;
+    let prefill = t.elapsed().as_secs_f64();
+    let mut next = hedge_engine::sampling::argmax(&row);
+    let t = Instant::now();
+    for _ in 0..new_tokens {
         let logits = model.decoder.forward_seqs(
             &mut [SeqInput {
-                tokens: &prompt,
+                tokens: &[next],
                 cache: Some(&mut cache),
             }],
             LogitsAt::Last,
         )?;
         let row: Vec<f32> = logits.squeeze(0)?.to_vec1()?;
-        let prefill = t.elapsed().as_secs_f64();
-        let mut next = hedge_engine::sampling::argmax(&row);
-        let t = Instant::now();
-        for _ in 0..a.new_tokens {
-            let logits = model.decoder.forward_seqs(
-                &mut [SeqInput {
-                    tokens: &[next],
-                    cache: Some(&mut cache),
-                }],
-                LogitsAt::Last,
-            )?;
-            let row: Vec<f32> = logits.squeeze(0)?.to_vec1()?;
-            next = hedge_engine::sampling::argmax(&row);
-        }
-        let decode = t.elapsed().as_secs_f64();
-        if round > 0 {
-            // round 0 is the warm-up
-            prefills.push(prefill);
-            decodes.push(decode);
+        next = hedge_engine::sampling::argmax(&row);
+    }
+    Ok((prefill, t.elapsed().as_secs_f64()))
+}
+
+fn decode(a: BenchDecodeArgs) -> anyhow::Result<ExitCode> {
+    let mut models = vec![super::load_model(&a.model)?];
+    if let Some(dtype) = a.compare_dtype {
+        let mut other = a.model.clone();
+        other.dtype = dtype;
+        models.push(super::load_model(&other)?);
+    }
+    let prompt = bench_prompt(&models[0], a.prompt_tokens.max(1));
+    // Per model: prefill and decode seconds of each timed round.
+    let mut times: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); models.len()];
+    // Round 0 is the warm-up; the models alternate so that both see the same machine load.
+    for round in 0..=a.rounds.max(1) {
+        for (model, (prefills, decodes)) in models.iter().zip(&mut times) {
+            let (prefill, decode) = decode_round(model, &prompt, a.new_tokens)?;
+            if round > 0 {
+                prefills.push(prefill);
+                decodes.push(decode);
+            }
         }
     }
-    let prefill_tok_s = prompt.len() as f64 / median(&mut prefills);
-    let decode_tok_s = a.new_tokens as f64 / median(&mut decodes);
+    let speeds: Vec<(f64, f64)> = times
+        .iter_mut()
+        .map(|(p, d)| {
+            (
+                prompt.len() as f64 / median(p),
+                a.new_tokens as f64 / median(d),
+            )
+        })
+        .collect();
     let mut out = std::io::stdout().lock();
     if a.json {
-        serde_json::to_writer(
-            &mut out,
-            &json!({
-                "impl": "hedge", "model": model.name, "prompt_tokens": prompt.len(),
-                "new_tokens": a.new_tokens, "prefill_tok_s": prefill_tok_s, "decode_tok_s": decode_tok_s,
-            }),
-        )?;
-        writeln!(out)?;
-    } else {
+        for (model, (prefill_tok_s, decode_tok_s)) in models.iter().zip(&speeds) {
+            serde_json::to_writer(
+                &mut out,
+                &json!({
+                    "impl": "hedge", "model": model.name,
+                    "dtype": model.decoder.weight_dtype().as_str(),
+                    "prompt_tokens": prompt.len(), "new_tokens": a.new_tokens,
+                    "prefill_tok_s": prefill_tok_s, "decode_tok_s": decode_tok_s,
+                }),
+            )?;
+            writeln!(out)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        out,
+        "model {}: batch 1, f32 compute, {} prompt tokens, {} new tokens, median of {} rounds",
+        models[0].name,
+        prompt.len(),
+        a.new_tokens,
+        a.rounds.max(1)
+    )?;
+    writeln!(
+        out,
+        "{:18}{:>15}{:>15}",
+        "weights", "prefill tok/s", "decode tok/s"
+    )?;
+    for (model, (prefill, decode)) in models.iter().zip(&speeds) {
+        let dtype = model.decoder.weight_dtype().as_str();
+        writeln!(out, "{dtype:18}{prefill:15.1}{decode:15.1}")?;
+    }
+    if let [first, second] = speeds[..] {
         writeln!(
             out,
-            "model {}: batch 1, f32, {} prompt tokens, {} new tokens, best of {} rounds",
-            model.name,
-            prompt.len(),
-            a.new_tokens,
-            a.rounds
+            "{:18}{:15.2}{:15.2}",
+            format!(
+                "{} / {}",
+                models[0].decoder.weight_dtype().as_str(),
+                models[1].decoder.weight_dtype().as_str()
+            ),
+            first.0 / second.0,
+            first.1 / second.1
         )?;
-        writeln!(out, "prefill  {prefill_tok_s:8.1} tokens/s")?;
-        writeln!(out, "decode   {decode_tok_s:8.1} tokens/s")?;
     }
     Ok(ExitCode::SUCCESS)
 }

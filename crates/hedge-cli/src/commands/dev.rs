@@ -12,16 +12,22 @@ pub fn run(a: DevArgs) -> anyhow::Result<ExitCode> {
         DevCommand::RandomModel(r) => {
             let text = std::fs::read_to_string(&r.config)
                 .with_context(|| format!("reading {}", r.config.display()))?;
-            let cfg = hedge_engine::write_random_model(&text, &r.out, r.seed)
+            let dtype = match r.dtype.as_str() {
+                "bf16" => candle_core::DType::BF16,
+                "f16" => candle_core::DType::F16,
+                _ => candle_core::DType::F32,
+            };
+            let cfg = hedge_engine::write_random_model_in(&text, &r.out, r.seed, dtype)
                 .with_context(|| format!("{}", r.config.display()))?;
             let params = params(&cfg);
             println!(
-                "wrote {} ({} layers, hidden {}, vocab {}, {:.1}M parameters, seed {})",
+                "wrote {} ({} layers, hidden {}, vocab {}, {:.1}M parameters in {}, seed {})",
                 r.out.display(),
                 cfg.num_hidden_layers,
                 cfg.hidden_size,
                 cfg.vocab_size,
                 params as f64 / 1e6,
+                r.dtype,
                 r.seed
             );
             Ok(ExitCode::SUCCESS)

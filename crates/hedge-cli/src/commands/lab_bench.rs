@@ -37,6 +37,7 @@ pub fn run(a: LabBenchArgs) -> anyhow::Result<ExitCode> {
         let model = super::load_model(&crate::args::ModelArgs {
             model: dir.to_string_lossy().into_owned(),
             device: "cpu".into(),
+            dtype: hedge_engine::WeightDtype::Auto,
         })?;
         let bar = ProgressBar::new(questions.len() as u64);
         bar.set_style(

@@ -46,7 +46,8 @@ pub fn device(name: &str) -> anyhow::Result<Device> {
 /// Loads `--model` on `--device`.
 pub fn load_model(args: &ModelArgs) -> anyhow::Result<LocalModel> {
     let dev = device(&args.device)?;
-    LocalModel::load(&args.model, &dev).with_context(|| format!("loading model {}", args.model))
+    LocalModel::load_with_dtype(&args.model, &dev, args.dtype)
+        .with_context(|| format!("loading model {}", args.model))
 }
 
 /// The options of `--bootstrap`, `--seed`, `--bins`, and the maps of `--calibration`.
