@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
-"""Baseline speed of Hugging Face transformers on CPU (float32, batch 1), to compare
-with hedge's own decoder on the same model folder and the same machine.
+"""Baseline speed of Hugging Face transformers on CPU (float32 by default, batch 1), to
+compare with hedge's own decoder on the same model folder and the same machine.
 
     .venv/bin/python scripts/bench_transformers_decode.py --model DIR \
-        --prompt-tokens 128 --new-tokens 64 --threads 2
+        --prompt-tokens 128 --new-tokens 64 --threads 2 [--torch-dtype bfloat16]
+
+--torch-dtype is the dtype transformers loads the weights in and computes in: float32 (the
+default; a bf16 checkpoint is widened exactly, so the numbers are those of hedge with bf16
+storage) or bfloat16 (weights and activations in bf16: other, less exact numbers).
 
 DIR is a Hugging Face folder (config.json + safetensors; no tokenizer needed: the
 prompt is random token ids from a fixed seed). Measures
@@ -13,8 +17,8 @@ prompt is random token ids from a fixed seed). Measures
            prefill), tokens/s = M / time.
 One untimed warm-up round (prefill + decode) first; then --repeats timed rounds, the
 median of each is reported. Prints one JSON line:
-  {"impl":"transformers","prefill_tok_s":..,"decode_tok_s":..,"torch":..,"transformers":..,
-   "threads":..,"prompt_tokens":..,"new_tokens":..,"repeats":..,"attn_implementation":..,"model":..,
+  {"impl":"transformers","dtype":..,"prefill_tok_s":..,"decode_tok_s":..,"torch":..,
+   "transformers":..,"threads":..,"prompt_tokens":..,"new_tokens":..,"repeats":..,"attn_implementation":..,"model":..,
    "load_avg_1m":..}
 """
 
@@ -46,12 +50,16 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3, help="timed rounds; the median is reported")
     ap.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"], help="attn_implementation")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--torch-dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+        help="dtype of the weights and of the computation",
+    )
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
     transformers.utils.logging.disable_progress_bar()
     model = AutoModelForCausalLM.from_pretrained(
-        args.model, dtype=torch.float32, attn_implementation=args.attn
+        args.model, dtype=getattr(torch, args.torch_dtype), attn_implementation=args.attn
     ).eval()
     vocab = model.config.vocab_size
     g = torch.Generator().manual_seed(args.seed)
@@ -84,6 +92,7 @@ def main() -> int:
     rounds = [one_round() for _ in range(args.repeats)]
     result = {
         "impl": "transformers",
+        "dtype": args.torch_dtype,
         "prefill_tok_s": round(statistics.median(r[0] for r in rounds), 2),
         "decode_tok_s": round(statistics.median(r[1] for r in rounds), 2),
         "torch": torch.__version__,
