@@ -270,24 +270,38 @@ impl CustomOp1 for WidenToF32 {
         let Some((start, end)) = l.contiguous_offsets() else {
             candle_core::bail!("widen-to-f32: the input must be contiguous")
         };
-        const CHUNK: usize = 1 << 16;
-        let mut out = vec![0f32; end - start];
-        match s {
-            CpuStorage::BF16(w) => out
-                .par_chunks_mut(CHUNK)
-                .zip(w[start..end].par_chunks(CHUNK))
-                .for_each(|(o, i)| i.convert_to_f32_slice(o)),
-            CpuStorage::F16(w) => out
-                .par_chunks_mut(CHUNK)
-                .zip(w[start..end].par_chunks(CHUNK))
-                .for_each(|(o, i)| i.convert_to_f32_slice(o)),
+        let out = match s {
+            CpuStorage::BF16(w) => widen_par(&w[start..end], |b| {
+                f32::from_bits(u32::from(b.to_bits()) << 16)
+            }),
+            CpuStorage::F16(w) => widen_par(&w[start..end], f16::to_f32),
             other => candle_core::bail!(
                 "widen-to-f32: expected bf16 or f16, not {:?}",
                 other.dtype()
             ),
-        }
+        };
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
+}
+
+/// `w` widened by `widen` on every core, written once (no zeroing first).
+fn widen_par<W: Copy + Send + Sync>(w: &[W], widen: impl Fn(W) -> f32 + Sync) -> Vec<f32> {
+    const CHUNK: usize = 1 << 15;
+    let mut out: Vec<f32> = Vec::with_capacity(w.len());
+    out.spare_capacity_mut()[..w.len()]
+        .par_chunks_mut(CHUNK)
+        .zip(w.par_chunks(CHUNK))
+        .for_each(|(o, i)| {
+            for (o, &i) in o.iter_mut().zip(i) {
+                o.write(widen(i));
+            }
+        });
+    // SAFETY: the chunks above cover the first `w.len()` elements, and each was written.
+    #[allow(unsafe_code)]
+    unsafe {
+        out.set_len(w.len())
+    };
+    out
 }
 
 /// `w` in f32: converted on every core for a contiguous half-precision matrix on the CPU.
