@@ -19,6 +19,7 @@ use clap::Parser;
 use crate::args::{Cli, Command};
 
 fn main() -> ExitCode {
+    fix_thread_count();
     match try_main() {
         Ok(code) => code,
         Err(err) => {
@@ -29,6 +30,17 @@ fn main() -> ExitCode {
             let _ = writeln!(std::io::stderr(), "error: {err:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Sets `RAYON_NUM_THREADS` to candle's own choice (the physical cores) when it is not set.
+/// candle asks for its thread count before every matmul and, without the variable, reads
+/// `/proc/cpuinfo` each time: about 60 reads per decoded token, which cost a tenth of the
+/// decoding speed of a 135M model. Done first, before any thread exists.
+fn fix_thread_count() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let n = candle_core::utils::get_num_threads();
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
     }
 }
 
