@@ -26,9 +26,6 @@ pub enum WeightDtype {
 }
 
 impl WeightDtype {
-    /// The names `--dtype` accepts.
-    pub const NAMES: &'static str = "auto, f32, bf16 or f16";
-
     /// The storage dtype for `ckpt` on `device`.
     ///
     /// # Errors
