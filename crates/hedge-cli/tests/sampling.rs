@@ -21,21 +21,7 @@ const CONFIG: &str = r#"{"model_type": "llama", "vocab_size": 320, "hidden_size"
   "max_position_embeddings": 512, "rms_norm_eps": 1e-5}"#;
 
 fn model(dir: &Path) -> String {
-    let cfg = dir.join("config-in.json");
-    std::fs::write(&cfg, CONFIG).unwrap();
-    let out = dir.join("model");
-    let o = hedge(&[
-        "dev",
-        "random-model",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--seed",
-        "5",
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    out.to_str().unwrap().to_string()
+    common::random_model_with(dir, CONFIG, 5)
 }
 
 fn ok_json(o: &Output) -> Value {

@@ -21,9 +21,16 @@ pub fn hedge(args: &[&str]) -> Output {
 
 /// Writes a random-weight llama checkpoint (context 64) into `dir/model` and returns its path.
 pub fn random_model(dir: &Path) -> String {
+    random_model_with(dir, CONFIG, 7)
+}
+
+/// Writes a random-weight checkpoint of `config` (a `config.json` text) with `seed` into
+/// `dir/model` through `hedge dev random-model`, and returns its path.
+pub fn random_model_with(dir: &Path, config: &str, seed: u64) -> String {
     let cfg = dir.join("config-in.json");
-    std::fs::write(&cfg, CONFIG).unwrap();
+    std::fs::write(&cfg, config).unwrap();
     let out = dir.join("model");
+    let seed = seed.to_string();
     let o = hedge(&[
         "dev",
         "random-model",
@@ -32,7 +39,7 @@ pub fn random_model(dir: &Path) -> String {
         "--out",
         out.to_str().unwrap(),
         "--seed",
-        "7",
+        &seed,
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     out.to_str().unwrap().to_string()
