@@ -70,6 +70,15 @@ impl KvCache {
         Ok(Self { layers })
     }
 
+    /// Forgets every position from `len` on, so that the next token is written at position
+    /// `len`: a rejected draft is rolled back without copying anything. A `len` at or past the
+    /// cached length changes nothing.
+    pub fn truncate(&mut self, len: usize) {
+        for l in self.layers.iter_mut().flatten() {
+            l.len = l.len.min(len);
+        }
+    }
+
     /// Appends `k`, `v` of shape `(kv_heads, t, head_dim)` to layer `layer` and returns views of
     /// all the keys and values cached so far, `(kv_heads, len + t, head_dim)`.
     pub(crate) fn append(

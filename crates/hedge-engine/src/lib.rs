@@ -8,6 +8,8 @@
 //!   [`hedge_core::TokenRecord`] (logprob, entropy, margin, kurtosis, top-k) per step;
 //! - [`RemoteModel`] is the same [`Backend`] over an OpenAI-compatible server (vLLM, llama.cpp,
 //!   hosted APIs) named `openai:URL#MODEL`, with statistics approximated from its top-k;
+//! - [`DecodeSession`] decodes one sequence step by step (feed, roll back, fork), for the
+//!   multi-model decoders of hedge-steer;
 //! - [`write_random_model`] writes a loadable random-weight checkpoint for tests and benchmarks.
 //! - [`uncertainty`] gathers what the sampling-based and reflexive estimators need — n samples
 //!   from one prefill, their similarity matrix ([`SimilarityBackend`]), SAR relevances, the
@@ -50,6 +52,7 @@ pub mod random_model;
 pub mod remote;
 pub mod rope;
 pub mod sampling;
+pub mod session;
 pub mod tokenizer;
 pub mod uncertainty;
 
@@ -67,6 +70,7 @@ pub use model::{LocalModel, Stats};
 pub use nli::{nli_probabilities, NliModel, NLI_TEMPERATURE};
 pub use random_model::{write_random_model, write_random_model_in};
 pub use remote::{RemoteModel, RemoteOptions, RemoteSpec, RetryPolicy};
-pub use sampling::SamplingParams;
+pub use sampling::{Sampler, SamplingParams};
+pub use session::DecodeSession;
 pub use tokenizer::{ChatMessage, TextTokenizer};
 pub use uncertainty::{EvidenceRunner, GatherOptions, GatheredEvidence, Plan, SimilarityBackend};
