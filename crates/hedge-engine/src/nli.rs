@@ -1,11 +1,12 @@
-//! `NliModel`: an NLI cross-encoder (a BERT or RoBERTa sequence classifier such as
-//! cross-encoder/nli-roberta-base or cross-encoder/nli-distilroberta-base) that reads a
+//! `NliModel`: an NLI cross-encoder (a BERT, RoBERTa or DeBERTa-v2/v3 sequence classifier such
+//! as cross-encoder/nli-roberta-base or cross-encoder/nli-deberta-v3-base) that reads a
 //! (premise, hypothesis) pair and gives the probabilities of entailment, neutral and
 //! contradiction, for the `nli` similarity backend (METHODS.md §3: logits softmaxed at T = 3).
 //!
 //! The classifier heads are transformers': `RobertaClassificationHead` (dense, tanh, out_proj on
-//! the `<s>` state) and `BertForSequenceClassification`'s pooler (dense, tanh on `[CLS]`) and
-//! classifier. Class order comes from `id2label` in `config.json`, read case-insensitively.
+//! the `<s>` state), `BertForSequenceClassification`'s pooler (dense, tanh on `[CLS]`) and
+//! classifier, and `DebertaV2ForSequenceClassification`'s `ContextPooler` (dense,
+//! `pooler_hidden_act` on `[CLS]`) and classifier. Class order comes from `id2label` in `config.json`, read case-insensitively.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,8 +14,12 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use candle_nn::VarBuilder;
 
+use crate::encoder::deberta_v2::DebertaV2Fields;
 use crate::encoder::input::{length_sorted_batches, pad_batch, EncoderTokenizer, BATCH_SIZE};
-use crate::encoder::{in_file, require_dir, BertModel, EncoderConfig, EncoderFiles, Flavor};
+use crate::encoder::Activation;
+use crate::encoder::{
+    in_file, require_dir, BertModel, DebertaV2Model, EncoderConfig, EncoderFiles, Flavor,
+};
 use crate::error::{EngineError, Result};
 use crate::linear::Linear;
 
@@ -22,8 +27,10 @@ use crate::linear::Linear;
 pub const NLI_TEMPERATURE: f64 = 3.0;
 
 /// What an NLI folder is expected to be, for error messages.
-const EXPECTED: &str = "an NLI cross-encoder: a BERT or RoBERTa *ForSequenceClassification checkpoint \
-     whose id2label has entailment, neutral and contradiction (e.g. cross-encoder/nli-roberta-base)";
+const EXPECTED: &str =
+    "an NLI cross-encoder: a BERT, RoBERTa or DeBERTa-v2/v3 *ForSequenceClassification \
+     checkpoint whose id2label has entailment, neutral and contradiction (e.g. \
+     cross-encoder/nli-roberta-base, cross-encoder/nli-deberta-v3-base)";
 
 /// Which class index holds each NLI label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,11 +48,32 @@ enum Head {
     Roberta { dense: Linear, out_proj: Linear },
     /// `BertForSequenceClassification`: `bert.pooler.dense`, tanh, `classifier`.
     Bert { pooler: Linear, classifier: Linear },
+    /// `DebertaV2ForSequenceClassification`: `pooler.dense`, `pooler_hidden_act`, `classifier`.
+    Deberta {
+        pooler: Linear,
+        act: Activation,
+        classifier: Linear,
+    },
 }
 
 impl Head {
-    fn new(cfg: &EncoderConfig, root: &VarBuilder, encoder: &VarBuilder, n: usize) -> Result<Self> {
+    fn new(
+        cfg: &EncoderConfig,
+        deberta: Option<&DebertaV2Fields>,
+        root: &VarBuilder,
+        encoder: &VarBuilder,
+        n: usize,
+    ) -> Result<Self> {
         let h = cfg.hidden_size;
+        if let Some(f) = deberta {
+            let p = f.pooler_hidden_size.unwrap_or(h);
+            return Ok(Head::Deberta {
+                pooler: Linear::new(h, p, true, root.pp("pooler").pp("dense"))?,
+                act: Activation::from_name(&f.pooler_hidden_act)
+                    .map_err(EngineError::Unsupported)?,
+                classifier: Linear::new(p, n, true, root.pp("classifier"))?,
+            });
+        }
         Ok(match cfg.flavor() {
             Flavor::Roberta => {
                 let c = root.pp("classifier");
@@ -54,7 +82,7 @@ impl Head {
                     out_proj: Linear::new(h, n, true, c.pp("out_proj"))?,
                 }
             }
-            Flavor::Bert => Head::Bert {
+            Flavor::Bert | Flavor::DebertaV2 => Head::Bert {
                 pooler: Linear::new(h, h, true, encoder.pp("pooler").pp("dense"))?,
                 classifier: Linear::new(h, n, true, root.pp("classifier"))?,
             },
@@ -63,18 +91,60 @@ impl Head {
 
     /// `first`: `(batch, hidden)` states of the first token; returns `(batch, num_labels)`.
     fn forward(&self, first: &Tensor) -> Result<Tensor> {
-        let (inner, outer) = match self {
-            Head::Roberta { dense, out_proj } => (dense, out_proj),
-            Head::Bert { pooler, classifier } => (pooler, classifier),
+        let (inner, outer, act) = match self {
+            Head::Roberta { dense, out_proj } => (dense, out_proj, None),
+            Head::Bert { pooler, classifier } => (pooler, classifier, None),
+            Head::Deberta {
+                pooler,
+                act,
+                classifier,
+            } => (pooler, classifier, Some(*act)),
         };
-        outer.forward(&inner.forward(first)?.tanh()?)
+        let pooled = inner.forward(first)?;
+        let pooled = match act {
+            None => pooled.tanh()?,
+            Some(Activation::GeluErf) => pooled.gelu_erf()?,
+            Some(Activation::GeluTanh) => pooled.gelu()?,
+            Some(Activation::Relu) => pooled.relu()?,
+        };
+        outer.forward(&pooled)
+    }
+}
+
+/// The encoder under the classifier.
+#[derive(Debug, Clone)]
+enum Body {
+    Bert(BertModel),
+    Deberta(DebertaV2Model),
+}
+
+impl Body {
+    fn forward(&self, ids: &Tensor, types: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        match self {
+            Body::Bert(m) => m.forward(ids, types, mask),
+            Body::Deberta(m) => m.forward(ids, types, mask),
+        }
+    }
+
+    fn config(&self) -> &EncoderConfig {
+        match self {
+            Body::Bert(m) => m.config(),
+            Body::Deberta(m) => m.config(),
+        }
+    }
+
+    fn device(&self) -> &Device {
+        match self {
+            Body::Bert(m) => m.device(),
+            Body::Deberta(m) => m.device(),
+        }
     }
 }
 
 /// An NLI cross-encoder.
 #[derive(Debug, Clone)]
 pub struct NliModel {
-    model: BertModel,
+    model: Body,
     head: Head,
     tokenizer: EncoderTokenizer,
     labels: NliLabels,
@@ -119,15 +189,31 @@ impl NliModel {
             .map_err(|m| EngineError::bad_file(&config_path, m))?;
         let root = files.vb;
         let encoder_vb = BertModel::locate(&cfg, root.clone(), &files.weights)?;
-        let head = Head::new(&cfg, &root, &encoder_vb, label_names.len()).map_err(|e| {
+        let deberta = match cfg.flavor() {
+            Flavor::DebertaV2 => Some(DebertaV2Fields::from_file(&config_path)?),
+            _ => None,
+        };
+        let head = Head::new(
+            &cfg,
+            deberta.as_ref(),
+            &root,
+            &encoder_vb,
+            label_names.len(),
+        )
+        .map_err(|e| {
             EngineError::bad_file(
                 &files.weights,
                 format!("classifier head: {e}; expected {EXPECTED}"),
             )
         })?;
         let tokenizer = EncoderTokenizer::load(&files.tokenizer, cfg.max_tokens(), &cfg)?;
+        let model = match &deberta {
+            Some(f) => DebertaV2Model::new(&cfg, f, encoder_vb).map(Body::Deberta),
+            None => BertModel::new(&cfg, encoder_vb).map(Body::Bert),
+        }
+        .map_err(in_file(&files.weights))?;
         Ok(Self {
-            model: BertModel::new(&cfg, encoder_vb).map_err(in_file(&files.weights))?,
+            model,
             head,
             tokenizer,
             labels,

@@ -4,7 +4,7 @@
 //! - `SentenceEncoder` on the real all-MiniLM-L6-v2 against `sentence-transformers`
 //!   (`tests/fixtures/minilm_reference.json`; the model itself is installed by
 //!   `scripts/install-test-models` into `target/models/`, or named by `HEDGE_MINILM_DIR`);
-//! - `NliModel` on tiny random-weight RoBERTa and BERT sequence classifiers against
+//! - `NliModel` on tiny random-weight RoBERTa, BERT and DeBERTa-v2/v3 sequence classifiers against
 //!   `transformers` (`tests/fixtures/tiny-nli-*`);
 //! - folders of the wrong kind fail with a message that says what was expected.
 
@@ -206,6 +206,16 @@ fn nli_bert_matches_transformers() {
 }
 
 #[test]
+fn nli_deberta_v3_matches_transformers() {
+    check_nli("tiny-nli-deberta-v3");
+}
+
+#[test]
+fn nli_deberta_v2_matches_transformers() {
+    check_nli("tiny-nli-deberta-v2");
+}
+
+#[test]
 fn sentence_encoder_reads_prefixed_checkpoints() {
     // A BertForSequenceClassification folder keeps its encoder under "bert.".
     let enc = SentenceEncoder::load(fixtures().join("tiny-nli-bert")).unwrap();
@@ -266,10 +276,30 @@ fn wrong_folders_say_what_was_expected() {
 
     // An unsupported encoder type lists the supported ones.
     edit_config(tmp.path(), |c| {
-        c["model_type"] = serde_json::json!("deberta-v2")
+        c["model_type"] = serde_json::json!("deberta")
     });
     let e = err_text(NliModel::load(tmp.path()));
-    assert!(e.contains("bert, roberta") && e.contains("DeBERTa"), "{e}");
+    assert!(
+        e.contains("bert, roberta") && e.contains("DeBERTa v1"),
+        "{e}"
+    );
+
+    // DeBERTa is an NLI cross-encoder, not a sentence encoder; its convolution is refused.
+    let tmp4 = tempfile::tempdir().unwrap();
+    copy_dir(&fixtures().join("tiny-nli-deberta-v3"), tmp4.path());
+    let e = err_text(SentenceEncoder::load(tmp4.path()));
+    assert!(
+        e.contains("DeBERTa") && e.contains("--similarity nli"),
+        "{e}"
+    );
+    edit_config(tmp4.path(), |c| {
+        c["conv_kernel_size"] = serde_json::json!(3)
+    });
+    let e = err_text(NliModel::load(tmp4.path()));
+    assert!(
+        e.contains("config.json") && e.contains("conv_kernel_size 3"),
+        "{e}"
+    );
 
     // A missing file is named.
     let tmp2 = tempfile::tempdir().unwrap();

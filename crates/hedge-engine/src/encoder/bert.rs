@@ -21,7 +21,7 @@ pub(crate) struct LayerNorm {
 }
 
 impl LayerNorm {
-    fn new(size: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+    pub(crate) fn new(size: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
             weight: vb.get(size, "weight")?,
             bias: vb.get(size, "bias")?,
@@ -29,7 +29,7 @@ impl LayerNorm {
         })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
         Ok(candle_nn::ops::layer_norm(
             &x.contiguous()?,
             &self.weight,
@@ -284,7 +284,7 @@ impl BertModel {
         let t = ids.first().map_or(0, Vec::len);
         let limit = self.cfg.max_position_embeddings;
         let rows: Vec<Vec<u32>> = match self.cfg.flavor() {
-            Flavor::Bert => vec![(0..t as u32).collect(); ids.len()],
+            Flavor::Bert | Flavor::DebertaV2 => vec![(0..t as u32).collect(); ids.len()],
             Flavor::Roberta => {
                 let pad = self.cfg.pad_id();
                 ids.iter()

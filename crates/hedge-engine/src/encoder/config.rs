@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::error::{EngineError, Result};
 
 /// The encoder families hedge runs, by `model_type`.
-pub const SUPPORTED_ENCODERS: &str = "bert, roberta, xlm-roberta";
+pub const SUPPORTED_ENCODERS: &str = "bert, roberta, xlm-roberta, deberta-v2 (NLI cross-encoders)";
 
 /// `model_type`s of decoders (text generation models), named in the error when one of them is
 /// given where an encoder is expected.
@@ -26,6 +26,9 @@ pub enum Flavor {
     /// RoBERTa and XLM-R: positions start at `pad_token_id + 1` and skip padding; tensors under
     /// `roberta.`.
     Roberta,
+    /// DeBERTa-v2 and v3 (`model_type` "deberta-v2"): relative positions, tensors under
+    /// `deberta.`.
+    DebertaV2,
 }
 
 impl Flavor {
@@ -34,6 +37,7 @@ impl Flavor {
         match self {
             Flavor::Bert => "bert",
             Flavor::Roberta => "roberta",
+            Flavor::DebertaV2 => "deberta",
         }
     }
 }
@@ -117,7 +121,7 @@ impl EncoderConfig {
     /// The padding id: `pad_token_id`, or 0 (BERT) / 1 (RoBERTa) when absent.
     pub fn pad_id(&self) -> u32 {
         self.pad_token_id.unwrap_or(match self.flavor() {
-            Flavor::Bert => 0,
+            Flavor::Bert | Flavor::DebertaV2 => 0,
             Flavor::Roberta => 1,
         })
     }
@@ -125,7 +129,7 @@ impl EncoderConfig {
     /// The first position id: 0 for BERT, `pad_token_id + 1` for RoBERTa.
     pub fn position_offset(&self) -> usize {
         match self.flavor() {
-            Flavor::Bert => 0,
+            Flavor::Bert | Flavor::DebertaV2 => 0,
             Flavor::Roberta => self.pad_id() as usize + 1,
         }
     }
@@ -168,9 +172,11 @@ fn flavor_of(model_type: &str) -> std::result::Result<Flavor, String> {
     match model_type {
         "bert" => Ok(Flavor::Bert),
         "roberta" | "xlm-roberta" => Ok(Flavor::Roberta),
-        "deberta-v2" | "deberta" => Err(format!(
-            "model_type \"{model_type}\" (DeBERTa) is not supported yet; supported encoders: {SUPPORTED_ENCODERS} \
-             (for NLI, e.g. cross-encoder/nli-roberta-base or cross-encoder/nli-distilroberta-base)"
+        "deberta-v2" => Ok(Flavor::DebertaV2),
+        "deberta" => Err(format!(
+            "model_type \"deberta\" (DeBERTa v1, e.g. microsoft/deberta-large-mnli) is not supported; \
+             supported encoders: {SUPPORTED_ENCODERS} (for NLI, e.g. cross-encoder/nli-deberta-v3-base \
+             or cross-encoder/nli-roberta-base)"
         )),
         t if DECODER_TYPES.contains(&t) => Err(format!(
             "model_type \"{t}\" is a decoder (a text generation model), not an encoder; expected a \
@@ -244,7 +250,7 @@ mod tests {
     fn wrong_kinds_say_what_was_expected() {
         let cases = [
             (BERT.replace("\"bert\"", "\"llama\""), "is a decoder"),
-            (BERT.replace("\"bert\"", "\"deberta-v2\""), "DeBERTa"),
+            (BERT.replace("\"bert\"", "\"deberta\""), "DeBERTa v1"),
             (BERT.replace("\"bert\"", "\"t5\""), SUPPORTED_ENCODERS),
             (
                 BERT.replace("\"model_type\": \"bert\",", ""),

@@ -26,7 +26,7 @@ pub(crate) struct Encoded {
 pub(crate) struct EncoderTokenizer {
     inner: Tokenizer,
     max_len: usize,
-    /// `type_vocab_size` is 1 (RoBERTa): every token type is 0.
+    /// `type_vocab_size` is 1 (RoBERTa) or 0 (DeBERTa-v3): every token type is 0.
     single_type: bool,
 }
 
@@ -46,7 +46,7 @@ impl EncoderTokenizer {
         Ok(Self {
             inner,
             max_len,
-            single_type: cfg.type_vocab_size == 1,
+            single_type: cfg.type_vocab_size <= 1,
         })
     }
 

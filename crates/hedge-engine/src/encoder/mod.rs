@@ -5,7 +5,8 @@
 //! - [`SentenceEncoder`]: a sentence-transformers folder (e.g. all-MiniLM-L6-v2) giving
 //!   pooled, L2-normalised sentence embeddings, and [`embedding_similarity`], the `embedding`
 //!   backend's matrix max(0, cos);
-//! - the NLI cross-encoder that reads pairs with the same encoder is [`crate::nli::NliModel`].
+//! - [`DebertaV2Model`]: DeBERTa-v2/v3 with disentangled attention, for NLI cross-encoders;
+//! - the NLI cross-encoder that reads pairs with these encoders is [`crate::nli::NliModel`].
 //!
 //! ```no_run
 //! use hedge_engine::encoder::{embedding_similarity, SentenceEncoder};
@@ -20,6 +21,7 @@
 
 mod bert;
 mod config;
+pub(crate) mod deberta_v2;
 pub(crate) mod input;
 mod sentence;
 
@@ -29,7 +31,9 @@ use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
 pub use bert::{l2_normalize, mean_pool, BertModel};
+pub(crate) use config::Activation;
 pub use config::{EncoderConfig, Flavor, SUPPORTED_ENCODERS};
+pub use deberta_v2::DebertaV2Model;
 pub use sentence::{embedding_similarity, Pooling, SentenceEncoder};
 
 use crate::error::{EngineError, Result};

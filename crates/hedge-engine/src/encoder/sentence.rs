@@ -111,6 +111,13 @@ impl SentenceEncoder {
         };
         let files = EncoderFiles::open(&transformer_dir, device)?;
         let cfg = files.cfg;
+        if cfg.flavor() == super::Flavor::DebertaV2 {
+            return Err(EngineError::bad_file(
+                transformer_dir.join("config.json"),
+                "a DeBERTa-v2 model: hedge runs DeBERTa as an NLI cross-encoder (--similarity nli), \
+                 not as a sentence encoder; expected a sentence-transformers folder such as all-MiniLM-L6-v2",
+            ));
+        }
         let max_len = st
             .max_seq_length
             .map_or(cfg.max_tokens(), |m| m.min(cfg.max_tokens()));
