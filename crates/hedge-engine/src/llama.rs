@@ -14,6 +14,8 @@ use crate::kv_cache::KvCache;
 use crate::linear::Linear;
 use crate::rope::Rope;
 
+mod decode_attention;
+
 /// RMSNorm in f32, as transformers' `LlamaRMSNorm`.
 #[derive(Debug, Clone)]
 struct RmsNorm {
@@ -118,8 +120,9 @@ impl Attention {
         let v = qkv[2].reshape((total, kvh, hd))?;
         let q = candle_nn::rotary_emb::rope_thd(&q, cos, sin)?.squeeze(0)?;
         let k = candle_nn::rotary_emb::rope_thd(&k, cos, sin)?.squeeze(0)?;
-        let n_rep = h / kvh;
-        let scale = 1.0 / (hd as f64).sqrt();
+        if let Some(out) = self.decode_step(&q, &k, &v, spans, caches, layer)? {
+            return self.o_proj.forward(&out);
+        }
         let mut outs = Vec::with_capacity(spans.len());
         for (span, cache) in spans.iter().zip(caches.iter_mut()) {
             let t = span.len;
@@ -131,24 +134,7 @@ impl Attention {
                 Some(c) => c.append(layer, &ki, &vi)?,
                 None => (ki, vi),
             };
-            let kv_len = keys.dim(1)?;
-            // Query heads sharing a kv head are stacked along the rows: no copy of k and v.
-            let qg = qi.reshape((kvh, n_rep * t, hd))?;
-            let scores = (qg.matmul(&keys.t()?)? * scale)?;
-            let scores = match causal_mask(t, span.past, kv_len, self.window, x.device())? {
-                Some(mask) => scores
-                    .reshape((kvh, n_rep, t, kv_len))?
-                    .broadcast_add(&mask)?
-                    .reshape((kvh, n_rep * t, kv_len))?,
-                None => scores,
-            };
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-            let out = probs.matmul(&values)?; // (kvh, n_rep*t, hd)
-            let out = out
-                .reshape((h, t, hd))?
-                .transpose(0, 1)?
-                .reshape((t, h * hd))?;
-            outs.push(out);
+            outs.push(self.attend(&qi, &keys, &values, span)?);
         }
         let out = if outs.len() == 1 {
             outs.pop().unwrap_or_else(|| unreachable!())
@@ -156,6 +142,89 @@ impl Attention {
             Tensor::cat(&outs, 0)?
         };
         self.o_proj.forward(&out)
+    }
+
+    /// One sequence's queries `qi` `(heads, t, hd)` over its keys and values
+    /// `(kv_heads, kv_len, hd)`: `(t, heads · hd)`.
+    fn attend(&self, qi: &Tensor, keys: &Tensor, values: &Tensor, span: &Span) -> Result<Tensor> {
+        let (h, kvh, hd, t) = (self.n_heads, self.n_kv_heads, self.head_dim, span.len);
+        let n_rep = h / kvh;
+        let scale = 1.0 / (hd as f64).sqrt();
+        let kv_len = keys.dim(1)?;
+        // Query heads sharing a kv head are stacked along the rows: no copy of k and v.
+        let qg = qi.reshape((kvh, n_rep * t, hd))?;
+        let scores = (qg.matmul(&keys.t()?)? * scale)?;
+        let scores = match causal_mask(t, span.past, kv_len, self.window, qi.device())? {
+            Some(mask) => scores
+                .reshape((kvh, n_rep, t, kv_len))?
+                .broadcast_add(&mask)?
+                .reshape((kvh, n_rep * t, kv_len))?,
+            None => scores,
+        };
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let out = probs.matmul(values)?; // (kvh, n_rep*t, hd)
+        Ok(out
+            .reshape((h, t, hd))?
+            .transpose(0, 1)?
+            .reshape((t, h * hd))?)
+    }
+
+    /// Decoding: one new token per sequence, every sequence with a cache, f32 on the CPU. Appends
+    /// each token's key and value, then attends for all sequences in one pass
+    /// ([`decode_attention`]); `None` (nothing appended) for any other batch.
+    fn decode_step(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        spans: &[Span],
+        caches: &mut [Option<&mut KvCache>],
+        layer: usize,
+    ) -> Result<Option<Tensor>> {
+        let decoding = spans.iter().all(|s| s.len == 1)
+            && caches.iter().all(Option::is_some)
+            && q.device().is_cpu()
+            && q.dtype() == DType::F32;
+        if !decoding {
+            return Ok(None);
+        }
+        let (h, kvh, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
+        let mut cached = Vec::with_capacity(spans.len());
+        for (span, cache) in spans.iter().zip(caches.iter_mut()) {
+            let Some(cache) = cache else {
+                return Ok(None);
+            };
+            // (1, kv_heads, hd) and (kv_heads, 1, hd) are the same contiguous row.
+            let ki = k.narrow(0, span.start, 1)?.reshape((kvh, 1, hd))?;
+            let vi = v.narrow(0, span.start, 1)?.reshape((kvh, 1, hd))?;
+            let (keys, values) = cache.append(layer, &ki, &vi)?;
+            let first_visible = self.window.map_or(0, |w| (span.past + 1).saturating_sub(w));
+            cached.push(decode_attention::Cached {
+                keys,
+                values,
+                first_visible,
+            });
+        }
+        let q_rows: Vec<f32> = q.flatten_all()?.to_vec1()?;
+        let heads = decode_attention::Heads {
+            n_heads: h,
+            n_kv_heads: kvh,
+            head_dim: hd,
+        };
+        let out = match decode_attention::attend_one_token(&q_rows, &cached, heads)? {
+            Some(out) => Tensor::from_vec(out, (spans.len(), h * hd), q.device())?,
+            // A cache in a layout the fast pass does not read: the general attention over the
+            // keys and values already appended.
+            None => {
+                let mut outs = Vec::with_capacity(spans.len());
+                for (span, c) in spans.iter().zip(&cached) {
+                    let qi = q.narrow(0, span.start, 1)?.reshape((h, 1, hd))?;
+                    outs.push(self.attend(&qi, &c.keys, &c.values, span)?);
+                }
+                Tensor::cat(&outs, 0)?
+            }
+        };
+        Ok(Some(out))
     }
 }
 

@@ -1,0 +1,575 @@
+//! The product `x Wᵀ` of a few rows (1 … 16: one decoding step of a batch) with an `(n, k)`
+//! weight matrix in f32, bf16 or f16, in safe code.
+//!
+//! Decoding is bound by memory: each weight must cross from memory once per step, whatever the
+//! number of rows. So each task owns a block of weight rows and streams it once, in order,
+//! multiplying each weight vector by every input row as it arrives (one weight row times up to
+//! twelve input rows in registers; four weight rows when there are one to three inputs), while
+//! it asks the memory for the rows a tile ahead. The arithmetic of the ten rows of ten samples
+//! then hides under the memory traffic of one. bf16 weights are widened in registers as they are
+//! loaded (a shift); f16 weights a block of rows at a time by `half` (F16C where the CPU has it).
+//!
+//! The kernels run in AVX2 + FMA registers where the CPU has them, chosen at run time through
+//! `pulp` (safe target-feature dispatch and prefetch; the crate is already built as part of
+//! candle's `gemm`), and on portable 8-wide arrays elsewhere.
+//!
+//! **One order of arithmetic.** Every output element is the dot product of one input row and
+//! one weight row, computed the same way by every kernel: lane `l` of an 8-lane accumulator adds
+//! the products at positions `l, l + 8, …` (fused multiply-add on AVX2), the lanes are summed
+//! pairwise (`l + 4`, `l + 2`, `l + 1`), then the `k mod 8` tail is added in order. So a bf16 or
+//! f16 matrix gives bit for bit the result of its f32 widening, and a row's result does not depend
+//! on which other rows share the batch.
+
+use half::slice::HalfFloatSliceExt;
+use half::{bf16, f16};
+use rayon::prelude::*;
+
+/// Lanes of every accumulator.
+const LANES: usize = 8;
+
+/// Accumulators a tile keeps in registers (of AVX2's sixteen; the rest hold weights and inputs).
+const TILE_ACCUMULATORS: usize = 12;
+
+/// Most weight rows per tile: four independent rows already hide the latency of the fused
+/// multiply-add when there is a single input row.
+const MAX_TILE_ROWS: usize = 4;
+
+/// f16 rows are widened this many at a time into a per-task buffer.
+const WIDEN_ROWS: usize = 16;
+
+/// `x (t, k)` times `w (n, k)`ᵀ: `(t, n)` row-major. Each task owns a block of weight rows (a
+/// block of output columns) and writes only there.
+pub(super) fn rows_times_weight_t<W: Weight>(
+    x: &[f32],
+    w: &[W],
+    t: usize,
+    n: usize,
+    k: usize,
+) -> Vec<f32> {
+    rows_times_weight_t_in(Simd::detect(), x, w, t, n, k)
+}
+
+fn rows_times_weight_t_in<W: Weight>(
+    simd: Simd,
+    x: &[f32],
+    w: &[W],
+    t: usize,
+    n: usize,
+    k: usize,
+) -> Vec<f32> {
+    let mut out = vec![0f32; t * n];
+    if t == 0 || n == 0 {
+        return out;
+    }
+    let tile = Tile::for_inputs(t);
+    let inputs = Inputs::pack(x, t, k, tile.inputs);
+    // A few blocks per thread, so that a thread slowed by the machine's other work is helped.
+    let threads = rayon::current_num_threads().max(1);
+    let block = (n / (threads * 4))
+        .clamp(16, 1024)
+        .next_multiple_of(tile.rows);
+    let blocks = n.div_ceil(block);
+    // Output row i, columns of block b: pieces[b][i].
+    let mut pieces: Vec<Vec<&mut [f32]>> = (0..blocks).map(|_| Vec::with_capacity(t)).collect();
+    for row in out.chunks_mut(n) {
+        for (b, piece) in row.chunks_mut(block).enumerate() {
+            pieces[b].push(piece);
+        }
+    }
+    pieces
+        .into_par_iter()
+        .enumerate()
+        .for_each_init(Vec::new, |buf, (b, cols)| {
+            let first = b * block;
+            let rows = cols.first().map_or(0, |c| c.len());
+            simd.run(Block {
+                inputs: &inputs,
+                w: &w[first * k..(first + rows) * k],
+                tile,
+                out: cols,
+                buf,
+            });
+        });
+    out
+}
+
+/// How many weight rows and input rows a tile multiplies together.
+#[derive(Clone, Copy, Debug)]
+struct Tile {
+    rows: usize,
+    inputs: usize,
+}
+
+impl Tile {
+    /// All the inputs in one pass when they fit the accumulators (so each weight is read once,
+    /// in order), else in two; as many weight rows as the accumulators then allow.
+    fn for_inputs(t: usize) -> Self {
+        let inputs = t.div_ceil(t.div_ceil(TILE_ACCUMULATORS));
+        let rows = (TILE_ACCUMULATORS / inputs).clamp(1, MAX_TILE_ROWS);
+        Tile { rows, inputs }
+    }
+}
+
+/// The input rows, in groups of `tile.inputs`, each group interleaved per 8-vector (vector j of
+/// every row of the group side by side) so that a tile reads them from one stream; and the
+/// original rows, for the `k mod 8` tails.
+pub(super) struct Inputs<'a> {
+    x: &'a [f32],
+    t: usize,
+    k: usize,
+    group: usize,
+    packed: Vec<[f32; LANES]>,
+}
+
+impl<'a> Inputs<'a> {
+    fn pack(x: &'a [f32], t: usize, k: usize, group: usize) -> Self {
+        let steps = k / LANES;
+        let mut packed = Vec::with_capacity(steps * t);
+        for rows in x.chunks(group * k) {
+            let rows: Vec<&[[f32; LANES]]> = rows
+                .chunks(k)
+                .map(|r| pulp::as_arrays::<LANES, f32>(r).0)
+                .collect();
+            for j in 0..steps {
+                packed.extend(rows.iter().map(|r| r[j]));
+            }
+        }
+        Inputs {
+            x,
+            t,
+            k,
+            group,
+            packed,
+        }
+    }
+
+    /// Input rows `first..first + len` (a group): their interleaved vectors and their tails.
+    fn group(&self, first: usize, len: usize) -> (&[[f32; LANES]], &[f32]) {
+        let steps = self.k / LANES;
+        (
+            &self.packed[first * steps..(first + len) * steps],
+            &self.x[first * self.k..(first + len) * self.k],
+        )
+    }
+}
+
+/// One task's work: weight rows `w` times every input row, written to `out[i][r]` for input
+/// row i and weight row r.
+pub(super) struct Block<'a, W> {
+    inputs: &'a Inputs<'a>,
+    w: &'a [W],
+    tile: Tile,
+    out: Vec<&'a mut [f32]>,
+    buf: &'a mut Vec<f32>,
+}
+
+/// The instruction set chosen at run time.
+#[derive(Clone, Copy)]
+enum Simd {
+    #[cfg(target_arch = "x86_64")]
+    Avx2(pulp::x86::V3),
+    Portable,
+}
+
+impl Simd {
+    fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(v3) = pulp::x86::V3::try_new() {
+            return Simd::Avx2(v3);
+        }
+        Simd::Portable
+    }
+
+    fn run<W: Weight>(self, block: Block<'_, W>) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2(v3) => v3.vectorize(InLanes { lanes: v3, block }),
+            Simd::Portable => W::multiply(Portable, block),
+        }
+    }
+}
+
+/// A block run with `lanes`, as a function object that `pulp` compiles with the target's
+/// features enabled (a closure would not be inlined into it).
+struct InLanes<'a, L, W> {
+    lanes: L,
+    block: Block<'a, W>,
+}
+
+impl<L: Lanes, W: Weight> pulp::NullaryFnOnce for InLanes<'_, L, W> {
+    type Output = ();
+
+    #[inline(always)]
+    fn call(self) {
+        W::multiply(self.lanes, self.block)
+    }
+}
+
+/// Eight f32 lanes and the few operations the kernels need.
+pub(super) trait Lanes: Copy {
+    type V: Copy;
+    fn zero(self) -> Self::V;
+    fn load(self, a: [f32; LANES]) -> Self::V;
+    /// bf16 bit patterns widened to f32: the bits shifted into the high half.
+    fn load_bf16(self, a: [u16; LANES]) -> Self::V;
+    /// `a · b + c` per lane.
+    fn mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    fn to_array(self, v: Self::V) -> [f32; LANES];
+    /// The scalar `a · b + c` of the tail, fused exactly when `mul_add` is.
+    fn mul_add_one(self, a: f32, b: f32, c: f32) -> f32;
+    /// Asks for the cache line holding `v` (a hint: it never faults, and may do nothing).
+    fn prefetch<T>(self, v: &T);
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Lanes for pulp::x86::V3 {
+    type V = pulp::f32x8;
+
+    #[inline(always)]
+    fn zero(self) -> pulp::f32x8 {
+        self.splat_f32x8(0.0)
+    }
+
+    #[inline(always)]
+    fn load(self, a: [f32; LANES]) -> pulp::f32x8 {
+        pulp::bytemuck::cast(a)
+    }
+
+    #[inline(always)]
+    fn load_bf16(self, a: [u16; LANES]) -> pulp::f32x8 {
+        let wide = self.convert_u16x8_to_u32x8(pulp::bytemuck::cast(a));
+        pulp::bytemuck::cast(self.shl_const_u32x8::<16>(wide))
+    }
+
+    #[inline(always)]
+    fn mul_add(self, a: pulp::f32x8, b: pulp::f32x8, c: pulp::f32x8) -> pulp::f32x8 {
+        self.mul_add_f32x8(a, b, c)
+    }
+
+    #[inline(always)]
+    fn to_array(self, v: pulp::f32x8) -> [f32; LANES] {
+        pulp::bytemuck::cast(v)
+    }
+
+    #[inline(always)]
+    fn mul_add_one(self, a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c)
+    }
+
+    #[inline(always)]
+    fn prefetch<T>(self, v: &T) {
+        use std::arch::x86_64::_MM_HINT_T0;
+        self.sse
+            ._mm_prefetch::<_MM_HINT_T0>((v as *const T).cast::<i8>());
+    }
+}
+
+/// Plain arrays, multiplied and added separately (a fused multiply-add without hardware support
+/// is a slow library call).
+#[derive(Clone, Copy)]
+struct Portable;
+
+impl Lanes for Portable {
+    type V = [f32; LANES];
+
+    #[inline(always)]
+    fn zero(self) -> [f32; LANES] {
+        [0.0; LANES]
+    }
+
+    #[inline(always)]
+    fn load(self, a: [f32; LANES]) -> [f32; LANES] {
+        a
+    }
+
+    #[inline(always)]
+    fn load_bf16(self, a: [u16; LANES]) -> [f32; LANES] {
+        a.map(|b| f32::from_bits(u32::from(b) << 16))
+    }
+
+    #[inline(always)]
+    fn mul_add(self, a: [f32; LANES], b: [f32; LANES], c: [f32; LANES]) -> [f32; LANES] {
+        std::array::from_fn(|l| a[l] * b[l] + c[l])
+    }
+
+    #[inline(always)]
+    fn to_array(self, v: [f32; LANES]) -> [f32; LANES] {
+        v
+    }
+
+    #[inline(always)]
+    fn mul_add_one(self, a: f32, b: f32, c: f32) -> f32 {
+        a * b + c
+    }
+
+    #[inline(always)]
+    fn prefetch<T>(self, _: &T) {}
+}
+
+/// A weight element the kernels load straight into lanes: f32, or bf16 as its bits.
+trait Direct: pulp::bytemuck::Pod + Send + Sync {
+    fn load<L: Lanes>(lanes: L, a: [Self; LANES]) -> L::V;
+    fn to_f32(self) -> f32;
+}
+
+impl Direct for f32 {
+    #[inline(always)]
+    fn load<L: Lanes>(lanes: L, a: [f32; LANES]) -> L::V {
+        lanes.load(a)
+    }
+
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self
+    }
+}
+
+impl Direct for u16 {
+    #[inline(always)]
+    fn load<L: Lanes>(lanes: L, a: [u16; LANES]) -> L::V {
+        lanes.load_bf16(a)
+    }
+
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        f32::from_bits(u32::from(self) << 16)
+    }
+}
+
+/// A weight dtype: how a block of its rows reaches the kernels.
+pub(super) trait Weight: Copy + Send + Sync {
+    fn multiply<L: Lanes>(lanes: L, block: Block<'_, Self>);
+}
+
+impl Weight for f32 {
+    #[inline(always)]
+    fn multiply<L: Lanes>(lanes: L, b: Block<'_, f32>) {
+        let mut out = b.out;
+        multiply_rows(lanes, b.inputs, b.w, b.tile, &mut out, 0);
+    }
+}
+
+impl Weight for bf16 {
+    #[inline(always)]
+    fn multiply<L: Lanes>(lanes: L, b: Block<'_, bf16>) {
+        let mut out = b.out;
+        multiply_rows(lanes, b.inputs, b.w.reinterpret_cast(), b.tile, &mut out, 0);
+    }
+}
+
+impl Weight for f16 {
+    #[inline(always)]
+    fn multiply<L: Lanes>(lanes: L, b: Block<'_, f16>) {
+        let Block {
+            inputs,
+            w,
+            tile,
+            mut out,
+            buf,
+        } = b;
+        let k = inputs.k;
+        let rows = out.first().map_or(0, |o| o.len());
+        let mut r = 0;
+        while r < rows {
+            let m = WIDEN_ROWS.min(rows - r);
+            if buf.len() < m * k {
+                buf.resize(m * k, 0.0);
+            }
+            let wide = &mut buf[..m * k];
+            w[r * k..(r + m) * k].convert_to_f32_slice(wide);
+            multiply_rows(lanes, inputs, wide, tile, &mut out, r);
+            r += m;
+        }
+    }
+}
+
+/// Weight rows `w` (each `k` long) times every input row; weight row `j` of `w` writes column
+/// `col0 + j` of each `out[i]`. Each tile asks for the next tile's rows while it multiplies.
+#[inline(always)]
+fn multiply_rows<L: Lanes, D: Direct>(
+    lanes: L,
+    inputs: &Inputs<'_>,
+    w: &[D],
+    tile: Tile,
+    out: &mut [&mut [f32]],
+    col0: usize,
+) {
+    let (t, k) = (inputs.t, inputs.k);
+    let rows = w.len() / k.max(1);
+    let mut r = 0;
+    while r < rows {
+        // A tile of weight rows, or single rows at the end of the block.
+        let rw = tile.rows.min(rows - r);
+        let mut i = 0;
+        while i < t {
+            let xg = inputs.group.min(t - i);
+            let (xp, xt) = inputs.group(i, xg);
+            macro_rules! tile {
+                ($rw:literal, $xg:literal, $r:expr) => {{
+                    let r = $r;
+                    let wr = &w[r * k..(r + $rw) * k];
+                    let ahead = w.get((r + $rw) * k..).unwrap_or(&[]);
+                    let res = dot_tile::<L, D, $rw, $xg>(lanes, xp, xt, wr, ahead, k);
+                    for (a, res) in res.iter().enumerate() {
+                        for (g, &v) in res.iter().enumerate() {
+                            out[i + g][col0 + r + a] = v;
+                        }
+                    }
+                }};
+            }
+            debug_assert!(xg <= TILE_ACCUMULATORS);
+            match (rw, xg) {
+                (4, 1) => tile!(4, 1, r),
+                (4, 2) => tile!(4, 2, r),
+                (4, 3) => tile!(4, 3, r),
+                (3, 4) => tile!(3, 4, r),
+                (2, 5) => tile!(2, 5, r),
+                (2, 6) => tile!(2, 6, r),
+                // Single weight rows: the end of a block, or the tiles of 7 to 12 inputs.
+                _ => {
+                    for r in r..r + rw {
+                        match xg {
+                            1 => tile!(1, 1, r),
+                            2 => tile!(1, 2, r),
+                            3 => tile!(1, 3, r),
+                            4 => tile!(1, 4, r),
+                            5 => tile!(1, 5, r),
+                            6 => tile!(1, 6, r),
+                            7 => tile!(1, 7, r),
+                            8 => tile!(1, 8, r),
+                            9 => tile!(1, 9, r),
+                            10 => tile!(1, 10, r),
+                            11 => tile!(1, 11, r),
+                            _ => tile!(1, 12, r),
+                        }
+                    }
+                }
+            }
+            i += xg;
+        }
+        r += rw;
+    }
+}
+
+/// `XG` input rows (interleaved vectors `xp`, original rows `xt` for the tails) times `RW`
+/// weight rows `w` (each `k` long): `out[a][g]` = w row a · x row g, in the one order of
+/// arithmetic of this module. Meanwhile asks for the weights `ahead`, as far ahead as the tile.
+#[inline(always)]
+fn dot_tile<L: Lanes, D: Direct, const RW: usize, const XG: usize>(
+    lanes: L,
+    xp: &[[f32; LANES]],
+    xt: &[f32],
+    w: &[D],
+    ahead: &[D],
+    k: usize,
+) -> [[f32; XG]; RW] {
+    let body = k / LANES * LANES;
+    let steps = body / LANES;
+    let ws: [&[[D; LANES]]; RW] =
+        std::array::from_fn(|a| &pulp::as_arrays::<LANES, D>(&w[a * k..a * k + body]).0[..steps]);
+    let xp = &xp[..steps * XG];
+    let mut acc = [[lanes.zero(); XG]; RW];
+    for (j, xv) in xp.chunks_exact(XG).enumerate() {
+        // Vector j of each of the next tile's rows.
+        for a in 0..RW {
+            if let Some(next) = ahead.get(a * k + j * LANES) {
+                lanes.prefetch(next);
+            }
+        }
+        for (acc, ws) in acc.iter_mut().zip(&ws) {
+            let wv = D::load(lanes, ws[j]);
+            for (acc, &xv) in acc.iter_mut().zip(xv) {
+                *acc = lanes.mul_add(lanes.load(xv), wv, *acc);
+            }
+        }
+    }
+    let mut out = [[0f32; XG]; RW];
+    for (a, (out, acc)) in out.iter_mut().zip(acc).enumerate() {
+        for (g, (out, acc)) in out.iter_mut().zip(acc).enumerate() {
+            let l = lanes.to_array(acc);
+            let tail = xt[g * k + body..(g + 1) * k]
+                .iter()
+                .zip(&w[a * k + body..(a + 1) * k])
+                .fold(0f32, |s, (&xv, &wv)| lanes.mul_add_one(xv, wv.to_f32(), s));
+            *out = (((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]))) + tail;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.0) - 1.0)
+            .collect()
+    }
+
+    /// The portable lanes keep the module's order of arithmetic: half-precision weights give
+    /// their f32 widening bit for bit, batched rows give each row alone; and they agree with the
+    /// SIMD kernels to rounding (which fuse the multiply-add).
+    #[test]
+    fn portable_kernels_keep_the_order_and_agree_with_simd() {
+        let (n, k) = (45, 77);
+        let w = values(n * k, 1);
+        let b: Vec<bf16> = w.iter().map(|&v| bf16::from_f32(v)).collect();
+        let h: Vec<f16> = w.iter().map(|&v| f16::from_f32(v)).collect();
+        let bw: Vec<f32> = b.iter().map(|v| v.to_f32()).collect();
+        let hw: Vec<f32> = h.iter().map(|v| v.to_f32()).collect();
+        for t in [1, 2, 5, 10, 16] {
+            let x = values(t * k, t);
+            let p = Simd::Portable;
+            let wide = rows_times_weight_t_in(p, &x, &bw, t, n, k);
+            assert_eq!(
+                rows_times_weight_t_in(p, &x, &b, t, n, k),
+                wide,
+                "bf16, t {t}"
+            );
+            let wide_h = rows_times_weight_t_in(p, &x, &hw, t, n, k);
+            assert_eq!(
+                rows_times_weight_t_in(p, &x, &h, t, n, k),
+                wide_h,
+                "f16, t {t}"
+            );
+            let got = rows_times_weight_t_in(p, &x, &w, t, n, k);
+            for i in 0..t {
+                let alone = rows_times_weight_t_in(p, &x[i * k..(i + 1) * k], &w, 1, n, k);
+                assert_eq!(got[i * n..(i + 1) * n], alone[..], "t {t}, row {i}");
+            }
+            let simd = rows_times_weight_t_in(Simd::detect(), &x, &w, t, n, k);
+            for (a, b) in got.iter().zip(&simd) {
+                assert!((a - b).abs() <= 1e-5 * (1.0 + a.abs()), "t {t}: {a} vs {b}");
+            }
+        }
+    }
+
+    /// Against a plain dot product in f64, for shapes that leave partial tiles and tails.
+    #[test]
+    fn products_equal_the_definition() {
+        for (t, n, k) in [
+            (1, 1, 1),
+            (3, 5, 9),
+            (7, 33, 16),
+            (16, 70, 130),
+            (4, 1030, 12),
+        ] {
+            let x = values(t * k, 2);
+            let w = values(n * k, 3);
+            let got = rows_times_weight_t(&x, &w, t, n, k);
+            for i in 0..t {
+                for j in 0..n {
+                    let want: f64 = (0..k)
+                        .map(|c| f64::from(x[i * k + c]) * f64::from(w[j * k + c]))
+                        .sum();
+                    let g = f64::from(got[i * n + j]);
+                    assert!(
+                        (g - want).abs() < 1e-4,
+                        "t {t} n {n} k {k} ({i}, {j}): {g} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+}
