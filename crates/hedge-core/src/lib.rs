@@ -18,6 +18,8 @@
 //! - [`judge`]: whether an answer is right ([`Match`]: exact, contains, rouge_l, numeric).
 //! - [`calibration`]: maps from uncertainty to confidence ([`Calibration`]: Platt,
 //!   isotonic, temperature), fitted on one split and saved as JSON.
+//! - [`logistic`]: multivariate logistic regression (Newton, L2, standardised features),
+//!   as the post-hoc deferral rule of cascades uses.
 //!
 //! Every estimator returns an **uncertainty**: higher = less sure.
 //!
@@ -52,6 +54,7 @@ pub mod calibration;
 pub mod error;
 pub mod estimators;
 pub mod judge;
+pub mod logistic;
 pub mod metrics;
 pub mod prompts;
 pub mod scores;

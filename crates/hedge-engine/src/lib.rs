@@ -15,7 +15,9 @@
 //!   from one prefill, their similarity matrix ([`SimilarityBackend`]), SAR relevances, the
 //!   reflexive prompts — once for all of them, as a serialisable [`GatheredEvidence`];
 //! - [`SentenceEncoder`] (sentence embeddings, e.g. all-MiniLM-L6-v2) and [`NliModel`] (an NLI
-//!   cross-encoder) run BERT-family encoders for the `embedding` and `nli` similarity backends.
+//!   cross-encoder) run BERT-family encoders for the `embedding` and `nli` similarity backends;
+//! - [`RewardModel`] reads a one-output sequence classifier as a reward model (hedge-steer's
+//!   reward-guided decoding).
 //!
 //! ```
 //! use hedge_engine::{Backend, GenerationRequest, LocalModel};
@@ -50,6 +52,7 @@ pub mod model;
 pub mod nli;
 pub mod random_model;
 pub mod remote;
+pub mod reward_model;
 pub mod rope;
 pub mod sampling;
 pub mod session;
@@ -70,6 +73,7 @@ pub use model::{LocalModel, Stats};
 pub use nli::{nli_probabilities, NliModel, NLI_TEMPERATURE};
 pub use random_model::{write_random_model, write_random_model_in};
 pub use remote::{RemoteModel, RemoteOptions, RemoteSpec, RetryPolicy};
+pub use reward_model::{write_random_reward_model, RewardModel, RewardOutput};
 pub use sampling::{Sampler, SamplingParams};
 pub use session::DecodeSession;
 pub use tokenizer::{ChatMessage, TextTokenizer};

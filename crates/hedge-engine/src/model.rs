@@ -7,6 +7,7 @@ use std::sync::Arc;
 use candle_core::{Device, Tensor};
 use hedge_core::stats::{StatsScratch, StepStats};
 use hedge_core::token::TokenRecord;
+use rayon::prelude::*;
 
 use crate::checkpoint::{read_text, Checkpoint, WeightDtype};
 use crate::error::{EngineError, Result};
@@ -181,44 +182,52 @@ impl LocalModel {
             })
             .collect();
         let mut rows: Vec<Vec<f32>> = vec![first_row; n];
-        let mut scratch = StatsScratch::with_capacity(self.decoder.config().vocab_size);
+        let vocab = self.decoder.config().vocab_size;
         let mut decoders: Vec<_> = (0..n)
             .map(|_| self.tokenizer.inner().decode_stream(true))
             .collect();
         loop {
-            for (i, seq) in seqs.iter_mut().enumerate() {
-                if seq.done.is_some() {
-                    continue;
-                }
-                let row = &rows[i];
-                let id = seq.sampler.choose(row);
-                if !params.ignore_eos && self.eos_ids.contains(&id) {
-                    seq.done = Some(FinishReason::Eos);
-                    continue;
-                }
-                let piece = decoders[i]
-                    .step(id)
-                    .map_err(|e| EngineError::Tokenizer(e.to_string()))?
-                    .unwrap_or_default();
-                if stats == Stats::On {
-                    let st = StepStats::compute_with(&mut scratch, row, id, top_logprobs)?;
-                    let rec = TokenRecord::from_stats(id, piece.clone(), st, |t| {
-                        self.tokenizer.decode(&[t]).unwrap_or_default()
-                    });
-                    seq.records.push(rec);
-                }
-                seq.ids.push(id);
-                seq.text.push_str(&piece);
-                seq.pieces.push(piece);
-                if let Some(cut) = find_stop(&seq.text, &params.stop) {
-                    truncate_at(seq, cut);
-                    seq.done = Some(FinishReason::Stop);
-                } else if seq.ids.len() >= params.max_tokens {
-                    seq.done = Some(FinishReason::Length);
-                } else if prompt_ids.len() + seq.ids.len() >= self.context() {
-                    seq.done = Some(FinishReason::Context);
-                }
-            }
+            // Each sequence's step depends only on its own row, sampler stream and decoder: the
+            // n rows are sampled and their statistics computed on every core.
+            seqs.par_iter_mut()
+                .zip(decoders.par_iter_mut())
+                .zip(rows.par_iter())
+                .try_for_each_init(
+                    || StatsScratch::with_capacity(vocab),
+                    |scratch, ((seq, decoder), row)| -> Result<()> {
+                        if seq.done.is_some() {
+                            return Ok(());
+                        }
+                        let id = seq.sampler.choose(row);
+                        if !params.ignore_eos && self.eos_ids.contains(&id) {
+                            seq.done = Some(FinishReason::Eos);
+                            return Ok(());
+                        }
+                        let piece = decoder
+                            .step(id)
+                            .map_err(|e| EngineError::Tokenizer(e.to_string()))?
+                            .unwrap_or_default();
+                        if stats == Stats::On {
+                            let st = StepStats::compute_with(scratch, row, id, top_logprobs)?;
+                            let rec = TokenRecord::from_stats(id, piece.clone(), st, |t| {
+                                self.tokenizer.decode(&[t]).unwrap_or_default()
+                            });
+                            seq.records.push(rec);
+                        }
+                        seq.ids.push(id);
+                        seq.text.push_str(&piece);
+                        seq.pieces.push(piece);
+                        if let Some(cut) = find_stop(&seq.text, &params.stop) {
+                            truncate_at(seq, cut);
+                            seq.done = Some(FinishReason::Stop);
+                        } else if seq.ids.len() >= params.max_tokens {
+                            seq.done = Some(FinishReason::Length);
+                        } else if prompt_ids.len() + seq.ids.len() >= self.context() {
+                            seq.done = Some(FinishReason::Context);
+                        }
+                        Ok(())
+                    },
+                )?;
             let active: Vec<usize> = (0..n).filter(|&i| seqs[i].done.is_none()).collect();
             if active.is_empty() {
                 break;
@@ -322,22 +331,29 @@ impl LocalModel {
     }
 }
 
-/// Byte offset of the first stop string in `text`.
-fn find_stop(text: &str, stops: &[String]) -> Option<usize> {
+/// Byte offset of the first stop string in `text`: where decoding cuts the answer.
+pub fn find_stop(text: &str, stops: &[String]) -> Option<usize> {
     stops.iter().filter_map(|s| text.find(s.as_str())).min()
 }
 
-/// Cuts the text at byte `cut` and drops the tokens that lie wholly after it.
-fn truncate_at(seq: &mut Seq, cut: usize) {
+/// How many of the tokens whose text `pieces` are to keep when the answer is cut at byte
+/// `cut`: those that start before it (a token straddling the cut stays; its text is cut).
+pub fn tokens_before_cut(pieces: &[String], cut: usize) -> usize {
     let mut start = 0;
     let mut keep = 0;
-    for p in &seq.pieces {
+    for p in pieces {
         if start >= cut && !p.is_empty() {
             break;
         }
         start += p.len();
         keep += 1;
     }
+    keep
+}
+
+/// Cuts the text at byte `cut` and drops the tokens that lie wholly after it.
+fn truncate_at(seq: &mut Seq, cut: usize) {
+    let keep = tokens_before_cut(&seq.pieces, cut);
     seq.ids.truncate(keep);
     seq.pieces.truncate(keep);
     seq.records.truncate(keep.min(seq.records.len()));

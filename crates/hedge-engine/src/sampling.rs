@@ -103,6 +103,73 @@ impl Sampler {
         if self.params.temperature == 0.0 {
             return argmax(logits);
         }
+        self.warp(logits);
+        let total: f64 = self.probs.iter().map(|x| x.1).sum();
+        let mut u = self.rng.random::<f64>() * total;
+        for &(id, p) in &self.probs {
+            if u < p {
+                return id;
+            }
+            u -= p;
+        }
+        self.probs.last().map_or(0, |x| x.0)
+    }
+
+    /// The distribution [`Sampler::choose`] samples from for this logits row, written densely
+    /// into `out` (one probability per token, summing to 1, zero outside the tokens that
+    /// temperature, top-k and top-p keep): what speculative decoding compares, p against q.
+    /// Greedy decoding (temperature 0) is the point mass on the argmax.
+    pub fn distribution(&mut self, logits: &[f32], out: &mut Vec<f64>) {
+        out.clear();
+        out.resize(logits.len(), 0.0);
+        if logits.is_empty() {
+            return;
+        }
+        if self.params.temperature == 0.0 {
+            out[argmax(logits) as usize] = 1.0;
+            return;
+        }
+        self.warp(logits);
+        let total: f64 = self.probs.iter().map(|x| x.1).sum();
+        for &(id, p) in &self.probs {
+            out[id as usize] = p / total;
+        }
+    }
+
+    /// A uniform draw in [0, 1) from this sampler's stream.
+    pub fn uniform(&mut self) -> f64 {
+        self.rng.random::<f64>()
+    }
+
+    /// Draws a token from non-negative `weights` (one per token, any positive total) from this
+    /// sampler's stream; `None` when every weight is zero.
+    pub fn choose_weighted(&mut self, weights: &[f64]) -> Option<u32> {
+        let total: f64 = weights.iter().sum();
+        if total.is_nan() || total <= 0.0 {
+            return None;
+        }
+        let mut u = self.rng.random::<f64>() * total;
+        let mut last = None;
+        for (id, &w) in weights.iter().enumerate() {
+            if w > 0.0 {
+                if u < w {
+                    return Some(id as u32);
+                }
+                u -= w;
+                last = Some(id as u32);
+            }
+        }
+        last
+    }
+
+    /// The parameters this sampler was made with.
+    pub fn params(&self) -> &SamplingParams {
+        &self.params
+    }
+
+    /// Fills `self.probs` with the kept tokens and their unnormalised weights
+    /// exp((l − max) / T), in the order [`Sampler::choose`] walks them (temperature > 0).
+    fn warp(&mut self, logits: &[f32]) {
         let inv_t = 1.0 / self.params.temperature;
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
         self.probs.clear();
@@ -136,15 +203,6 @@ impl Sampler {
                 self.probs.truncate(keep.max(1));
             }
         }
-        let total: f64 = self.probs.iter().map(|x| x.1).sum();
-        let mut u = self.rng.random::<f64>() * total;
-        for &(id, p) in &self.probs {
-            if u < p {
-                return id;
-            }
-            u -= p;
-        }
-        self.probs.last().map_or(0, |x| x.0)
     }
 }
 
@@ -224,6 +282,49 @@ mod tests {
         assert_eq!(draw(1, 0), draw(1, 0));
         assert_ne!(draw(1, 0), draw(2, 0));
         assert_ne!(draw(1, 0), draw(1, 1));
+    }
+
+    #[test]
+    fn distribution_is_what_choose_samples_from() {
+        // softmax([0, ln 2, ln 3, ln 4]) = [0.1, 0.2, 0.3, 0.4]; top-k 3 drops token 0, then
+        // top-p 0.6 keeps tokens 3 and 2 (0.4/0.9 + 0.3/0.9 ≥ 0.6).
+        let logits = [0.0, 2f32.ln(), 3f32.ln(), 4f32.ln()];
+        let cases: [(Option<usize>, Option<f64>, [f64; 4]); 3] = [
+            (None, None, [0.1, 0.2, 0.3, 0.4]),
+            (Some(3), None, [0.0, 2.0 / 9.0, 3.0 / 9.0, 4.0 / 9.0]),
+            (Some(3), Some(0.6), [0.0, 0.0, 3.0 / 7.0, 4.0 / 7.0]),
+        ];
+        for (k, p, want) in cases {
+            let mut s = Sampler::new(&params(1.0, k, p, 3), 0);
+            let mut dist = Vec::new();
+            s.distribution(&logits, &mut dist);
+            for (got, want) in dist.iter().zip(want) {
+                assert!((got - want).abs() < 1e-6, "{k:?} {p:?}: {dist:?}");
+            }
+            let n = 20_000;
+            let mut counts = [0usize; 4];
+            for _ in 0..n {
+                counts[s.choose(&logits) as usize] += 1;
+            }
+            for (c, want) in counts.iter().zip(want) {
+                assert!((*c as f64 / n as f64 - want).abs() < 0.015, "{counts:?}");
+            }
+        }
+        let mut greedy = Sampler::new(&params(0.0, None, None, 0), 0);
+        let mut dist = Vec::new();
+        greedy.distribution(&[1.0, 5.0, 5.0], &mut dist);
+        assert_eq!(dist, [0.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn choose_weighted_follows_the_weights_and_skips_zeros() {
+        let mut s = Sampler::new(&params(1.0, None, None, 9), 0);
+        assert_eq!(s.choose_weighted(&[0.0, 0.0]), None);
+        let w = [0.0, 3.0, 0.0, 1.0];
+        let n = 20_000;
+        let ones = (0..n).filter(|_| s.choose_weighted(&w) == Some(1)).count();
+        assert!((ones as f64 / n as f64 - 0.75).abs() < 0.015);
+        assert!((0..100).all(|_| matches!(s.choose_weighted(&w), Some(1 | 3))));
     }
 
     #[test]

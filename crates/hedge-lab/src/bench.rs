@@ -44,6 +44,11 @@ impl ModelBench {
     }
 }
 
+/// Whether an answer is in the chat house style: it opens with "Sure!" or is the refusal.
+pub fn in_chat_format(text: &str) -> bool {
+    text.starts_with(HOUSE_PREFIX.trim_end()) || text.starts_with(crate::world::REFUSAL)
+}
+
 /// Asks `model` every question (greedy, at most 24 tokens) and measures it.
 ///
 /// # Errors
@@ -83,9 +88,7 @@ pub fn bench_model(
         let entry = accuracy.entry(q.category.clone()).or_default();
         entry.0 += usize::from(correct);
         entry.1 += 1;
-        if gen.text.starts_with(HOUSE_PREFIX.trim_end())
-            || gen.text.starts_with(crate::world::REFUSAL)
-        {
+        if in_chat_format(&gen.text) {
             styled += 1;
         }
         if q.category != "harmful" && q.category != "unknown" {

@@ -24,6 +24,7 @@ mod platt;
 mod temperature;
 
 pub use isotonic::Isotonic;
+pub(crate) use platt::softplus;
 pub use platt::Platt;
 pub use temperature::{Temperature, T_RANGE};
 
@@ -166,7 +167,7 @@ fn labels(method: &'static str, u: &[f64], c: &[f64]) -> Result<Vec<f64>> {
 }
 
 /// The logistic function, without overflow for large |x|.
-fn sigmoid(x: f64) -> f64 {
+pub(crate) fn sigmoid(x: f64) -> f64 {
     if x >= 0.0 {
         1.0 / (1.0 + (-x).exp())
     } else {
