@@ -1,15 +1,27 @@
 //! The command line: every subcommand and flag, with the help text that teaches it.
 
+mod cascade;
 mod eval;
+mod nudge;
+mod policy;
+mod reward;
 mod sampling;
+mod speculative;
+mod steer;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use cascade::CascadeArgs;
 pub use eval::{
     BenchMetricsArgs, CalibrateArgs, EvalArgs, MetricsArgs, SummaryArgs, CALIBRATE_HELP, EVAL_HELP,
     METRICS_HELP,
 };
+pub use nudge::NudgeArgs;
+pub use policy::{PolicyApplyArgs, PolicyArgs, PolicyCommand, PolicyCommandArgs, PolicyFitArgs};
+pub use reward::{BenchGuide, BenchRewardArgs, GuideKind, GuideParams, RewardArgs};
 pub use sampling::{BenchSamplingArgs, RescoreArgs, SamplingArgs, RESCORE_HELP};
+pub use speculative::BenchSpeculativeArgs;
+pub use steer::SteerArgs;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -58,7 +70,8 @@ Examples:\n  hedge generate --model ./SmolLM2-135M \"The capital of France is\"\
 hedge generate --model ./SmolLM2-135M-Instruct --chat \"What is 2+2?\" --json\n  \
 hedge generate --model hf:HuggingFaceTB/SmolLM2-135M --temperature 0.7 --seed 1 \"Once upon a time\"\n  \
 hedge generate --model ./m --chat -e all,sampling,p_true --samples 10 \"Capital of France?\"\n  \
-hedge generate --model openai:http://localhost:8000/v1#Qwen/Qwen2.5-7B-Instruct --chat -e msp,eigv \"Hi\""
+hedge generate --model openai:http://localhost:8000/v1#Qwen/Qwen2.5-7B-Instruct --chat -e msp,eigv \"Hi\"",
+        mut_arg("model", cascade::model_unless_cascade)
     )]
     Generate(GenerateArgs),
     /// Score a response someone already generated, teacher-forced (one or a JSONL file of many).
@@ -76,7 +89,7 @@ hedge score --model ./m --input generations.jsonl --output scored.jsonl"
     Score(ScoreArgs),
     /// Run a model on a question set, judge and score every answer, and measure the
     /// estimators (items.jsonl, summary.json, report.html).
-    #[command(long_about = EVAL_HELP)]
+    #[command(long_about = EVAL_HELP, mut_arg("model", cascade::model_unless_cascade))]
     Eval(EvalArgs),
     /// Measure uncertainty scores that already exist (any system's): PRR, AUROC, ECE, …, a
     /// summary.json and a report.html. No model needed.
@@ -85,6 +98,9 @@ hedge score --model ./m --input generations.jsonl --output scored.jsonl"
     /// Fit a calibration map (uncertainty → confidence) per estimator on a scored file.
     #[command(long_about = CALIBRATE_HELP)]
     Calibrate(CalibrateArgs),
+    /// Answer, hedge, abstain or clarify: fit a policy's thresholds on a calibration split to a
+    /// stated risk (`fit`), or measure one on an eval run (`apply`).
+    Policy(PolicyCommandArgs),
     /// Recompute the scores of a `hedge eval` run from its items.jsonl, without the model.
     #[command(long_about = RESCORE_HELP)]
     Rescore(RescoreArgs),
@@ -194,8 +210,14 @@ pub struct LabWorldArgs {
 pub struct ModelArgs {
     /// A Hugging Face model folder, hf:ORG/NAME[@REVISION] (downloaded into the HF cache,
     /// honouring HF_HOME), or openai:URL#MODEL for an OpenAI-compatible server (vLLM,
-    /// llama.cpp, a hosted API; API key from HEDGE_API_KEY or OPENAI_API_KEY).
-    #[arg(long, short = 'm', value_name = "PATH|hf:ORG/NAME|openai:URL#MODEL")]
+    /// llama.cpp, a hosted API; API key from HEDGE_API_KEY or OPENAI_API_KEY). With
+    /// --nudger it is the base model, also named --base.
+    #[arg(
+        long,
+        short = 'm',
+        visible_alias = "base",
+        value_name = "PATH|hf:ORG/NAME|openai:URL#MODEL"
+    )]
     pub model: String,
     /// Device to run on: cpu, or cuda[:N] when hedge is built with `--features cuda`.
     #[arg(long, default_value = "cpu")]
@@ -245,7 +267,13 @@ pub struct AskArgs {
     pub question: String,
     /// A Hugging Face model folder, hf:ORG/NAME or openai:URL#MODEL (default: the bundled
     /// lab-l-chat).
-    #[arg(long, short = 'm', value_name = "PATH|hf:ORG/NAME|openai:URL#MODEL")]
+    #[arg(
+        long,
+        short = 'm',
+        visible_alias = "base",
+        value_name = "PATH|hf:ORG/NAME|openai:URL#MODEL",
+        conflicts_with = "cascade"
+    )]
     pub model: Option<String>,
     /// Device to run on: cpu, or cuda[:N] when hedge is built with `--features cuda`.
     #[arg(long, default_value = "cpu")]
@@ -258,6 +286,8 @@ pub struct AskArgs {
     pub seed: u64,
     #[command(flatten)]
     pub estimators: EstimatorArgs,
+    #[command(flatten)]
+    pub steer: SteerArgs,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -291,6 +321,8 @@ pub struct GenerateArgs {
     pub stop: Vec<String>,
     #[command(flatten)]
     pub estimators: EstimatorArgs,
+    #[command(flatten)]
+    pub steer: SteerArgs,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -336,7 +368,15 @@ pub struct BenchArgs {
 pub enum BenchCommand {
     /// Greedy decoding tokens/s with every statistic and white-box estimator on vs off, in one run.
     Whitebox(BenchWhiteboxArgs),
-    /// Prefill and decode tokens/s at batch 1.
+    /// Prefill and decode tokens/s at batch 1, and the memory bandwidth that bounds decoding.
+    #[command(
+        long_about = "Prefill and decode tokens/s at batch 1 (median of --rounds after a \
+warm-up), and what bounds decoding: the bytes of weights one step reads, the GB/s decoding \
+reads them at, and the GB/s all threads read as many bytes at right after each round (a plain \
+sum, no arithmetic): their ratio is the bound on tokens/s on this machine at this moment. With \
+--compare-dtype, two storage dtypes alternate round by round.\n\n\
+Example:\n  hedge bench decode --model target/bench/smollm2-135m-random --dtype f32"
+    )]
     Decode(BenchDecodeArgs),
     /// n samples from one prefill and a forked cache (hedge) vs n separate generations
     /// (LM-Polygraph's loop), each divided by one greedy generation of the same length.
@@ -346,13 +386,40 @@ samples: N samples drawn hedge's way (the prompt prefilled once, its KV cache fo
 N continuations decoded as one batch) and N separate generations (LM-Polygraph's way: one \
 generate call per sample, each prefilling the prompt again), each divided by one greedy \
 generation of the same length, and their ratio. Every variant decodes --tokens tokens per \
-sequence (end-of-sequence ignored). Local models only.\n\n\
+sequence (end-of-sequence ignored). Also the forward pass alone of one decoding step of N rows \
+against one of a single row: what the batch costs before sampling and statistics. Local models \
+only.\n\n\
 Example:\n  hedge bench sampling --model target/bench/smollm2-135m-random --samples 10"
     )]
     Sampling(BenchSamplingArgs),
     /// Seconds per million rows of `hedge metrics` (bootstrap off) at N/10 and N rows of
     /// synthetic scores, in one run: N log N grows only by a log factor.
     Metrics(BenchMetricsArgs),
+    /// Reward-guided decoding (DeAL, ARGS, Transfer Q*) against plain greedy decoding on one
+    /// prompt set, in one run: the share of answers meeting the reward, and tokens/s.
+    #[command(
+        long_about = "Run plain greedy decoding and each reward-guided decoder (DeAL, ARGS, \
+Transfer Q*) on the same prompts, interleaved, and print for each: the share of answers that meet \
+the reward (e.g. contain the required keyword), the mean reward, tokens/s and the slowdown against \
+plain decoding, and the texts the reward scored per answer token. The prompts are the questions \
+of a JSONL set (default: the lab test questions), asked through the chat template.\n\n\
+Example:\n  hedge bench reward --model models/lab/lab-l-chat --reward keywords:Dranholt --limit 40"
+    )]
+    Reward(Box<BenchRewardArgs>),
+    /// Speculative decoding (a draft model verified by the target) against the target alone,
+    /// for γ = 1…8 and adaptive, in one run: tokens/s, speed-up, acceptance rate.
+    #[command(
+        long_about = "Decode the same prompts with the target alone and speculatively with \
+--draft for each γ (tokens drafted per round), interleaved, and print for each: tokens/s, the \
+speed-up over the target alone, the acceptance rate, tokens written per target forward pass, \
+the cost of one draft and one target forward pass, and the shares of the time spent in the \
+draft, the target and the rest (acceptance, statistics, text). Greedy by default, where every \
+answer is also checked against the target's own (the command fails if one differs); \
+--temperature samples. The prompts are questions of a JSONL set (default: the lab test \
+questions) through the target's chat template, or --prompt.\n\n\
+Example:\n  hedge bench speculative --model models/lab/lab-l-chat --draft models/lab/lab-s-chat"
+    )]
+    Speculative(Box<BenchSpeculativeArgs>),
 }
 
 #[derive(Args, Debug)]

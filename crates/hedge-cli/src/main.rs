@@ -36,11 +36,18 @@ fn main() -> ExitCode {
 /// Sets `RAYON_NUM_THREADS` to candle's own choice (the physical cores) when it is not set.
 /// candle asks for its thread count before every matmul and, without the variable, reads
 /// `/proc/cpuinfo` each time: about 60 reads per decoded token, which cost a tenth of the
-/// decoding speed of a 135M model. Done first, before any thread exists.
+/// decoding speed of a 135M model. Also shortens the spin of candle's elementwise pool (below).
+/// Done first, before any thread exists.
 fn fix_thread_count() {
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         let n = candle_core::utils::get_num_threads();
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    }
+    // candle's pool for large elementwise ops spins 25,000 rounds after each op before it
+    // sleeps, holding a core that the next matmul's threads need: prefill ran at about two
+    // thirds of its speed on two cores. A short spin keeps the quick hand-over.
+    if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
+        std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", "1000");
     }
 }
 
@@ -66,6 +73,7 @@ fn try_main() -> anyhow::Result<ExitCode> {
         Command::Metrics(a) => commands::metrics::run(a),
         Command::Rescore(a) => commands::rescore::run(a),
         Command::Calibrate(a) => commands::calibrate::run(a),
+        Command::Policy(a) => commands::policy::run(a),
         Command::Bench(a) => commands::bench::run(a),
         Command::Dev(a) => commands::dev::run(a),
         Command::Lab(a) => commands::lab::run(a),

@@ -19,6 +19,24 @@ pub enum Model {
     Local(LocalModel),
     /// `openai:URL#MODEL`.
     Remote(RemoteModel),
+    /// Several models decoding together (speculative decoding, nudging, a cascade,
+    /// reward-guided decoding): a hedge-steer backend.
+    Steered(Steered),
+}
+
+/// A hedge-steer backend with what the commands need to know about it.
+pub struct Steered {
+    /// How the run is named in outputs, e.g. `lab-l-chat (draft lab-s-chat)`.
+    pub name: String,
+    /// Whether prompts go through a chat template by default.
+    pub chat: bool,
+    pub backend: Box<dyn Backend>,
+}
+
+impl std::fmt::Debug for Steered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Steered").field("name", &self.name).finish()
+    }
 }
 
 /// Whether `--model` names a server rather than a checkpoint.
@@ -42,6 +60,7 @@ impl Model {
         match self {
             Model::Local(m) => &m.name,
             Model::Remote(m) => m.name(),
+            Model::Steered(m) => &m.name,
         }
     }
 
@@ -51,13 +70,14 @@ impl Model {
         match self {
             Model::Local(m) => m.tokenizer.has_chat_template(),
             Model::Remote(_) => true,
+            Model::Steered(m) => m.chat,
         }
     }
 
     /// The server's line about missing log-probabilities, the first time it applies.
     pub fn take_notice(&self) -> Option<String> {
         match self {
-            Model::Local(_) => None,
+            Model::Local(_) | Model::Steered(_) => None,
             Model::Remote(m) => m.take_notice(),
         }
     }
@@ -68,6 +88,7 @@ impl Backend for Model {
         match self {
             Model::Local(m) => m.generate(req),
             Model::Remote(m) => m.generate(req),
+            Model::Steered(m) => m.backend.generate(req),
         }
     }
 
@@ -75,6 +96,7 @@ impl Backend for Model {
         match self {
             Model::Local(m) => m.score(req),
             Model::Remote(m) => m.score(req),
+            Model::Steered(m) => m.backend.score(req),
         }
     }
 
@@ -86,6 +108,7 @@ impl Backend for Model {
         match self {
             Model::Local(m) => Backend::generate_n(m, req, n),
             Model::Remote(m) => Backend::generate_n(m, req, n),
+            Model::Steered(m) => m.backend.generate_n(req, n),
         }
     }
 
@@ -98,6 +121,7 @@ impl Backend for Model {
         match self {
             Model::Local(m) => m.next_token_logprobs(prompt, chat, candidates),
             Model::Remote(m) => m.next_token_logprobs(prompt, chat, candidates),
+            Model::Steered(m) => m.backend.next_token_logprobs(prompt, chat, candidates),
         }
     }
 }

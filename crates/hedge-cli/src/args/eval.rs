@@ -121,6 +121,8 @@ pub struct EvalArgs {
     pub estimators: EstimatorArgs,
     #[command(flatten)]
     pub summary: SummaryArgs,
+    #[command(flatten)]
+    pub steer: super::SteerArgs,
 }
 
 #[derive(Args, Debug)]

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::args::{AskArgs, GenerateArgs, ModelArgs};
-use crate::uncertainty::Scorer;
 
 /// Where the bundled lab model is: `models/lab/lab-l-chat` under the current folder, else under
 /// the source tree this binary was built from.
@@ -25,18 +24,25 @@ fn bundled_model() -> anyhow::Result<PathBuf> {
         })
 }
 
-pub fn run(a: AskArgs) -> anyhow::Result<ExitCode> {
-    let scorer = Scorer::new(&a.estimators.estimators, &a.estimators.sampling, a.seed)?;
+pub fn run(mut a: AskArgs) -> anyhow::Result<ExitCode> {
     let model = match a.model {
         Some(m) => m,
         None => bundled_model()?.to_string_lossy().into_owned(),
     };
+    super::policy::default_for_model(&mut a.steer.policy, &model);
+    let (scorer, _) = super::policy::scorer(&a.estimators, &a.steer.policy, a.seed)?;
     let model_args = ModelArgs {
         model,
         device: a.device,
         dtype: hedge_engine::WeightDtype::Auto,
     };
-    let loaded = crate::model::load(&model_args)?;
+    let cascade = super::cascade::load(&a.steer.cascade, &model_args.device, model_args.dtype)?;
+    let loaded = match cascade {
+        Some(m) => m,
+        None => super::nudge::load(&model_args, &a.steer.nudge)?,
+    };
+    let loaded = super::speculative::wrap(loaded, &a.steer, &model_args)?;
+    let loaded = super::reward::guide(loaded, &a.steer.reward, &model_args, a.seed)?;
     // A model without a chat template is asked with the raw question.
     let chat = loaded.has_chat_template();
     super::generate::run_with(
@@ -53,6 +59,7 @@ pub fn run(a: AskArgs) -> anyhow::Result<ExitCode> {
             max_tokens: a.max_tokens,
             stop: Vec::new(),
             estimators: a.estimators,
+            steer: a.steer,
             output: a.output,
         },
     )

@@ -18,6 +18,8 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         BenchCommand::Decode(d) => decode(d),
         BenchCommand::Metrics(m) => metrics(m),
         BenchCommand::Sampling(s) => super::bench_sampling::run(s),
+        BenchCommand::Reward(r) => super::bench_reward::run(*r),
+        BenchCommand::Speculative(s) => super::bench_speculative::run(*s),
     }
 }
 
@@ -126,18 +128,29 @@ fn decode(a: BenchDecodeArgs) -> anyhow::Result<ExitCode> {
         models.push(super::load_model(&other)?);
     }
     let prompt = bench_prompt(&models[0], a.prompt_tokens.max(1));
-    // Per model: prefill and decode seconds of each timed round.
+    let step_bytes: Vec<usize> = models
+        .iter()
+        .map(super::bench_memory::weight_bytes_per_step)
+        .collect();
+    let probe = super::bench_memory::ReadProbe::new(step_bytes.iter().copied().max().unwrap_or(0));
+    // Per model: prefill and decode seconds of each timed round, and the GB/s at which the
+    // machine read that model's step of weights right after.
     let mut times: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); models.len()];
+    let mut reads: Vec<Vec<f64>> = vec![Vec::new(); models.len()];
     // Round 0 is the warm-up; the models alternate so that both see the same machine load.
     for round in 0..=a.rounds.max(1) {
-        for (model, (prefills, decodes)) in models.iter().zip(&mut times) {
+        for (i, (model, (prefills, decodes))) in models.iter().zip(&mut times).enumerate() {
             let (prefill, decode) = decode_round(model, &prompt, a.new_tokens)?;
+            let read = probe.read_gb_s(step_bytes[i]);
             if round > 0 {
                 prefills.push(prefill);
                 decodes.push(decode);
+                reads[i].push(read);
             }
         }
     }
+    // Per model: weights GB per step, GB/s decoding reads them at, GB/s the machine reads.
+    let memory: Vec<(f64, f64, f64)> = speeds_memory(&step_bytes, &times, &mut reads, a.new_tokens);
     let speeds: Vec<(f64, f64)> = times
         .iter_mut()
         .map(|(p, d)| {
@@ -149,7 +162,9 @@ fn decode(a: BenchDecodeArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let mut out = std::io::stdout().lock();
     if a.json {
-        for (model, (prefill_tok_s, decode_tok_s)) in models.iter().zip(&speeds) {
+        for ((model, (prefill_tok_s, decode_tok_s)), (gb, decode_gb_s, read_gb_s)) in
+            models.iter().zip(&speeds).zip(&memory)
+        {
             serde_json::to_writer(
                 &mut out,
                 &json!({
@@ -157,6 +172,9 @@ fn decode(a: BenchDecodeArgs) -> anyhow::Result<ExitCode> {
                     "dtype": model.decoder.weight_dtype().as_str(),
                     "prompt_tokens": prompt.len(), "new_tokens": a.new_tokens,
                     "prefill_tok_s": prefill_tok_s, "decode_tok_s": decode_tok_s,
+                    "weights_gb_per_step": gb, "decode_read_gb_s": decode_gb_s,
+                    "machine_read_gb_s": read_gb_s, "bound_tok_s": read_gb_s / gb,
+                    "threads": rayon::current_num_threads(),
                 }),
             )?;
             writeln!(out)?;
@@ -180,6 +198,22 @@ fn decode(a: BenchDecodeArgs) -> anyhow::Result<ExitCode> {
         let dtype = model.decoder.weight_dtype().as_str();
         writeln!(out, "{dtype:18}{prefill:15.1}{decode:15.1}")?;
     }
+    writeln!(
+        out,
+        "memory (median; all {} threads reading the same bytes right after each round):",
+        rayon::current_num_threads()
+    )?;
+    for (model, (gb, decode_gb_s, read_gb_s)) in models.iter().zip(&memory) {
+        writeln!(
+            out,
+            "  {}: {:.0} MB of weights per step; decoding reads {decode_gb_s:.1} GB/s, the \
+             machine {read_gb_s:.1} GB/s: a bound of {:.1} tokens/s, {:.0} % reached",
+            model.decoder.weight_dtype().as_str(),
+            gb * 1e3,
+            read_gb_s / gb,
+            100.0 * decode_gb_s / read_gb_s
+        )?;
+    }
     if let [first, second] = speeds[..] {
         writeln!(
             out,
@@ -194,6 +228,27 @@ fn decode(a: BenchDecodeArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Per model: GB of weights per step, the GB/s decoding read them at (median round), and the
+/// median GB/s the machine read the same bytes at.
+fn speeds_memory(
+    step_bytes: &[usize],
+    times: &[(Vec<f64>, Vec<f64>)],
+    reads: &mut [Vec<f64>],
+    new_tokens: usize,
+) -> Vec<(f64, f64, f64)> {
+    step_bytes
+        .iter()
+        .zip(times)
+        .zip(reads.iter_mut())
+        .map(|((&bytes, (_, decodes)), reads)| {
+            let gb = bytes as f64 / 1e9;
+            let mut decodes = decodes.clone();
+            let decode_tok_s = new_tokens as f64 / median(&mut decodes);
+            (gb, gb * decode_tok_s, median(reads))
+        })
+        .collect()
 }
 
 /// Best-of-rounds seconds to parse and to compute the metrics of `n` synthetic rows.

@@ -1,22 +1,66 @@
 //! `hedge bench sampling`: n samples from one prefill and a forked cache, decoded as one batch
 //! (hedge), against n separate generations (LM-Polygraph's loop), both divided by one greedy
-//! generation of the same length, measured in one run.
+//! generation of the same length, measured in one run; and the forward pass of one decoding
+//! step of n rows against one of a single row, what the batch costs before sampling and
+//! statistics.
 
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::bail;
-use hedge_engine::{LocalModel, SamplingParams, Stats};
+use hedge_engine::{KvCache, LocalModel, LogitsAt, SamplingParams, SeqInput, Stats};
 use serde_json::json;
 
 use crate::args::BenchSamplingArgs;
 
-/// Best-of-rounds seconds of the three variants.
+/// Best-of-rounds seconds of the three variants, and of one decoding step's forward pass of 1
+/// and of n rows.
 struct Times {
     greedy: f64,
     fork: f64,
     separate: f64,
+    step_1: f64,
+    step_n: f64,
+}
+
+/// Seconds per forward pass of `steps` decoding steps of one row, then of n rows, each row
+/// continuing its own copy of the prefilled `cache` with its own greedy token.
+fn step_round(
+    model: &LocalModel,
+    cache: &KvCache,
+    n: usize,
+    steps: usize,
+) -> anyhow::Result<(f64, f64)> {
+    let mut per_step = [0.0; 2];
+    for (slot, rows) in [1, n].into_iter().enumerate() {
+        let mut caches = (0..rows)
+            .map(|_| cache.fork())
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut next: Vec<u32> = (0..rows as u32).map(|i| 300 + i).collect();
+        let t = Instant::now();
+        for _ in 0..steps {
+            let last: Vec<[u32; 1]> = next.iter().map(|&id| [id]).collect();
+            let mut inputs: Vec<SeqInput> = caches
+                .iter_mut()
+                .zip(&last)
+                .map(|(c, id)| SeqInput {
+                    tokens: id,
+                    cache: Some(c),
+                })
+                .collect();
+            let logits: Vec<Vec<f32>> = model
+                .decoder
+                .forward_seqs(&mut inputs, LogitsAt::Last)?
+                .to_vec2()?;
+            next = logits
+                .iter()
+                .map(|r| hedge_engine::sampling::argmax(r))
+                .collect();
+        }
+        per_step[slot] = t.elapsed().as_secs_f64() / steps as f64;
+    }
+    Ok((per_step[0], per_step[1]))
 }
 
 /// One greedy generation; n samples from one prefill; n separate generations (seeds
@@ -73,22 +117,36 @@ pub fn run(a: BenchSamplingArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let prompt = super::bench::bench_prompt(&model, a.prompt_tokens);
-    // Warm-up, then the three variants interleaved so that all see the same machine load.
+    let mut cache = model.decoder.new_cache();
+    model.decoder.forward_seqs(
+        &mut [SeqInput {
+            tokens: &prompt,
+            cache: Some(&mut cache),
+        }],
+        LogitsAt::Last,
+    )?;
+    // Warm-up, then the variants interleaved so that all see the same machine load.
     time_round(&model, &prompt, a.samples.min(2), a.tokens.min(4))?;
     let mut best = Times {
         greedy: f64::INFINITY,
         fork: f64::INFINITY,
         separate: f64::INFINITY,
+        step_1: f64::INFINITY,
+        step_n: f64::INFINITY,
     };
     for _ in 0..a.rounds.max(1) {
         let (g, f, s) = time_round(&model, &prompt, a.samples, a.tokens)?;
         best.greedy = best.greedy.min(g);
         best.fork = best.fork.min(f);
         best.separate = best.separate.min(s);
+        let (s1, sn) = step_round(&model, &cache, a.samples, a.tokens)?;
+        best.step_1 = best.step_1.min(s1);
+        best.step_n = best.step_n.min(sn);
     }
     let fork_ratio = best.fork / best.greedy;
     let separate_ratio = best.separate / best.greedy;
     let speedup = best.separate / best.fork;
+    let step_ratio = best.step_n / best.step_1;
     let mut out = std::io::stdout().lock();
     if a.json {
         serde_json::to_writer(
@@ -98,7 +156,8 @@ pub fn run(a: BenchSamplingArgs) -> anyhow::Result<ExitCode> {
                 "prompt_tokens": a.prompt_tokens, "tokens": a.tokens, "rounds": a.rounds.max(1),
                 "greedy_s": best.greedy, "fork_s": best.fork, "separate_s": best.separate,
                 "fork_over_greedy": fork_ratio, "separate_over_greedy": separate_ratio,
-                "separate_over_fork": speedup,
+                "separate_over_fork": speedup, "step_1_s": best.step_1, "step_n_s": best.step_n,
+                "step_n_over_1": step_ratio, "threads": rayon::current_num_threads(),
             }),
         )?;
         writeln!(out)?;
@@ -133,6 +192,12 @@ pub fn run(a: BenchSamplingArgs) -> anyhow::Result<ExitCode> {
             separate_ratio
         )?;
         writeln!(out, "separate / forked: {speedup:.2}×")?;
+        writeln!(
+            out,
+            "one decoding step's forward pass: {:.1} ms for 1 row, {:.1} ms for {n} rows ({step_ratio:.2}×)",
+            best.step_1 * 1e3,
+            best.step_n * 1e3
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -13,8 +13,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::args::EvalArgs;
-use crate::uncertainty::{insert_evidence, Scorer};
+use crate::uncertainty::insert_evidence;
 use crate::{scored, summary};
+
+// `hedge eval --cascade`: a child module, so that it shares the item reader and resume checks.
+#[path = "cascade_eval.rs"]
+mod cascade_eval;
 
 /// One question of the data set.
 #[derive(Debug)]
@@ -45,6 +49,12 @@ struct RunSettings {
     /// asks reflexive prompts (so that runs made before sampling existed still resume).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     sampling: Option<SamplingSettings>,
+    /// Reward-guided decoding (--guide, --reward), when on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reward: Option<String>,
+    /// Nudging (--nudger, γ, chunk sizes, base template), when on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nudging: Option<String>,
 }
 
 /// The settings of the sampling-based and reflexive estimators that decide their evidence.
@@ -166,7 +176,7 @@ fn done_ids(path: &Path) -> anyhow::Result<(HashSet<String>, bool)> {
 }
 
 /// Writes `run.json`, or checks that the one there has the same settings.
-fn check_settings(dir: &Path, settings: &RunSettings) -> anyhow::Result<()> {
+fn check_settings(dir: &Path, settings: &impl Serialize) -> anyhow::Result<()> {
     let path = dir.join("run.json");
     match std::fs::read_to_string(&path) {
         Ok(text) => {
@@ -208,11 +218,11 @@ fn unescape(s: &str) -> String {
 }
 
 pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
-    let mut scorer = Scorer::new(
-        &a.estimators.estimators,
-        &a.estimators.sampling,
-        a.summary.seed,
-    )?;
+    if a.steer.cascade.models.is_some() {
+        return cascade_eval::run(a);
+    }
+    let (mut scorer, policy) =
+        super::policy::scorer(&a.estimators, &a.steer.policy, a.summary.seed)?;
     let template = unescape(&a.template);
     if !template.contains("{question}") {
         bail!("--template {:?}: it must contain {{question}}", a.template);
@@ -226,7 +236,9 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
     let (opts, calibration) = super::summary_setup(&a.summary)?;
     let (items, mut bad) = read_items(&a.data, a.split.as_deref(), a.limit)?;
 
-    let model = crate::model::load(&a.model)?;
+    let model = super::nudge::load(&a.model, &a.steer.nudge)?;
+    let model = super::speculative::wrap(model, &a.steer, &a.model)?;
+    let model = super::reward::guide(model, &a.steer.reward, &a.model, a.summary.seed)?;
     if a.chat && !a.no_chat && !model.has_chat_template() {
         bail!(
             "--chat: model {} has no chat template; run with --no-chat",
@@ -253,6 +265,8 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
         stop: sampling.stop.clone(),
         max_tokens: a.max_tokens,
         sampling: sampling_settings,
+        reward: super::reward::run_setting(&a.steer.reward),
+        nudging: super::nudge::run_setting(&a.steer.nudge),
     };
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     check_settings(&a.out, &settings)?;
@@ -323,6 +337,14 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
                 // What any score can be recomputed from (`hedge rescore`).
                 obj.insert("tokens".into(), serde_json::to_value(&gen.tokens)?);
                 insert_evidence(&mut obj, &gathered)?;
+                super::nudge::annotate(&a.steer.nudge, &gen, &mut obj);
+                if let Some(p) = &policy {
+                    let d = p.decide(&gen.text, &scores, &gathered);
+                    obj.insert("decision".into(), serde_json::to_value(d)?);
+                }
+                if let Some(r) = super::reward::take_note(&a.steer.reward, &gen.text) {
+                    obj.insert("reward".into(), serde_json::to_value(r)?);
+                }
                 serde_json::to_writer(&mut out, &obj)?;
                 writeln!(out)?;
                 out.flush()?; // an interrupted run keeps every answer it finished
@@ -357,9 +379,28 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &a.summary.calibration {
         context.insert("calibration".into(), json!(path.display().to_string()));
     }
+    let policy_report = policy
+        .as_ref()
+        .map(|p| (p, super::policy::report_of_lines(&p.policy, &all, a.judge)));
+    if let Some((p, r)) = &policy_report {
+        context.insert("policy".into(), serde_json::to_value(p.summary(r))?);
+    }
+    let speculative = super::speculative::total(&a.steer);
+    if let Some(s) = &speculative {
+        context.insert("speculative".into(), s.to_json());
+    }
     let summary = summary::compute(&data, &opts, calibration.as_ref(), context)?;
     super::write_outputs(&a.out, &summary, &data)?;
     summary::write_table(&mut std::io::stdout().lock(), &summary)?;
+    if let Some(s) = &speculative {
+        super::speculative::write_line(&mut std::io::stdout().lock(), s)?;
+    }
+    super::nudge::write_eval_report(&a.steer.nudge, &a.out, &mut std::io::stdout().lock())?;
+    if let Some((p, r)) = &policy_report {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout)?;
+        super::policy::write_report(&mut stdout, p, r)?;
+    }
     eprintln!(
         "wrote {0}/items.jsonl, {0}/summary.json and {0}/report.html",
         a.out.display()

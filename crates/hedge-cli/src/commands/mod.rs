@@ -2,16 +2,24 @@
 
 pub mod ask;
 pub mod bench;
+mod bench_memory;
+pub mod bench_reward;
 pub mod bench_sampling;
+pub mod bench_speculative;
 pub mod calibrate;
+pub mod cascade;
 pub mod dev;
 pub mod eval;
 pub mod generate;
 pub mod lab;
 pub mod lab_bench;
 pub mod metrics;
+pub mod nudge;
+pub mod policy;
 pub mod rescore;
+pub mod reward;
 pub mod score;
+pub mod speculative;
 
 use std::path::Path;
 

@@ -2,6 +2,7 @@
 //! sorted by PRR and, per estimator, a reliability diagram, a risk–coverage curve and
 //! histograms of the score for right and wrong answers, drawn with plotters as inline SVG.
 
+pub mod cascade;
 mod plots;
 
 use std::fmt::Write as _;

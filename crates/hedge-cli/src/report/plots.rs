@@ -6,7 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 const SIZE: (u32, u32) = (440, 330);
-const FONT: &str = "sans-serif";
+pub(super) const FONT: &str = "sans-serif";
 /// Most points drawn of a curve: a million-answer curve is thinned to this.
 const CURVE_POINTS: usize = 400;
 /// Bars of a histogram.
@@ -21,7 +21,7 @@ const GREY: RGBColor = RGBColor(127, 127, 127);
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 
 /// Draws on a fresh SVG canvas and returns the `<svg>…</svg>` text.
-fn render(draw: impl FnOnce(&Area<'_>) -> anyhow::Result<()>) -> anyhow::Result<String> {
+pub(super) fn render(draw: impl FnOnce(&Area<'_>) -> anyhow::Result<()>) -> anyhow::Result<String> {
     let mut buf = String::new();
     {
         let root = SVGBackend::with_string(&mut buf, SIZE).into_drawing_area();
