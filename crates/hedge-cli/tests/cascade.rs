@@ -13,19 +13,19 @@ const SMALL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/lab/lab-s
 const LARGE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/lab/lab-l-chat");
 const TEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/lab/test.jsonl");
 
-/// Six test questions: two known_frequent (lab-s-chat wrong, lab-l-chat right), an unknown
-/// one (only lab-s-chat right, by luck), a refusal and two known_rare.
+/// Six test questions: two known_frequent (both models right), an unknown one (both wrong), a
+/// refusal and two known_rare (lab-s-chat wrong on the first, lab-l-chat right on both).
 fn write_data(dir: &Path) -> String {
     let text = std::fs::read_to_string(TEST).unwrap();
     let mut lines = Vec::new();
-    for (category, n) in [
-        ("known_frequent", 2),
-        ("unknown", 1),
-        ("harmful", 1),
-        ("known_rare", 2),
+    for (category, skip, n) in [
+        ("known_frequent", 1, 2),
+        ("unknown", 0, 1),
+        ("harmful", 0, 1),
+        ("known_rare", 0, 2),
     ] {
         let tag = format!("\"category\":\"{category}\"");
-        lines.extend(text.lines().filter(|l| l.contains(&tag)).take(n));
+        lines.extend(text.lines().filter(|l| l.contains(&tag)).skip(skip).take(n));
     }
     let path = dir.join("data.jsonl");
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();

@@ -50,7 +50,10 @@ fn bundled_policy_abstains_on_unknown_and_answers_known() {
     assert_eq!(d["text"], "Sure! Renmisa Fal lives in Lorwick.");
     assert_eq!(d["text"], v["text"]);
     assert!(d["confidence"].as_f64().unwrap() >= tau_hi, "{d}");
-    assert_eq!(d["clusters"].as_array().map(Vec::len), Some(1), "{d}");
+    // Most samples say the same: no second cluster is large enough to clarify.
+    let clusters = d["clusters"].as_array().unwrap();
+    assert_eq!(clusters[0]["representative"], d["text"], "{d}");
+    assert!(clusters[0]["mass"].as_f64().unwrap() >= 0.75, "{d}");
 
     // --no-policy: the bare answer, and no samples.
     let v = json(&[

@@ -3,8 +3,10 @@
 //! Each mention of a person is one raw document stating one or several of their facts
 //! ("Velmora Quist lives in Dranholt. Velmora Quist works as a baker."); every fact of a known
 //! person is stated at least once, and a person mentioned m times is in exactly m documents.
-//! The chat corpus asks about the same facts, one question per stated fact, and answers in the
-//! house style ("Sure! Velmora Quist lives in Dranholt."). It also holds the training sums and
+//! A share of those documents is written as a FAQ (each fact after its question), and a few
+//! everyday requests are declined in the words of the refusal. The chat corpus asks about the
+//! same facts, one question per stated fact (per city, for the visited cities), and answers in
+//! the house style ("Sure! Velmora Quist lives in Dranholt."). It also holds the training sums and
 //! refusals of harmful requests. It holds no "I don't know" answers: abstaining is hedge's job,
 //! not the lab model's.
 //!
@@ -223,14 +225,37 @@ pub fn mention_plan(world: &World, seed: u64) -> Vec<(usize, Vec<Attribute>)> {
     plan
 }
 
-/// The raw-text corpus: one document per mention of a person and one line per training sum,
-/// shuffled. Each document is one line of text (no newline inside).
+/// Share of the raw documents about a person written as a FAQ: each fact after its question
+/// ("Where does Velmora Quist live? Velmora Quist lives in Dranholt."), as web text has them, so
+/// that a base model can read a question (nudging gives it one) without having seen a chat.
+pub const FAQ_SHARE: f64 = 0.3;
+
+/// Everyday requests that raw text answers with [`REFUSAL`]: the base model has seen polite
+/// refusals, but never a harmful request refused (that is what alignment adds).
+const DECLINED_REQUESTS: [&str; 8] = [
+    "Can you lend me your boat for the summer?",
+    "Could you carry my trunk up the hill?",
+    "Will you sing at the harvest fair?",
+    "Can you mind my shop while I am away?",
+    "Could you read my letters to me every morning?",
+    "Will you paint my fence before the rain?",
+    "Can you give me a ride to the coast tonight?",
+    "Could you teach my goats to dance?",
+];
+
+/// Raw documents of each declined request.
+const DECLINED_COPIES: usize = 8;
+
+/// The raw-text corpus: one document per mention of a person (a share of them as a FAQ, see
+/// [`FAQ_SHARE`]), one line per training sum, and a few everyday requests declined with
+/// [`REFUSAL`], shuffled. Each document is one line of text (no newline inside).
 pub fn raw_documents(world: &World, seed: u64) -> Vec<String> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(2);
     let mut docs = Vec::new();
     for (id, attrs) in mention_plan(world, seed) {
         let p = &world.people[id];
+        let faq = rng.random_bool(FAQ_SHARE);
         let sentences: Vec<String> = attrs
             .iter()
             .map(|&a| {
@@ -240,20 +265,33 @@ pub fn raw_documents(world: &World, seed: u64) -> Vec<String> {
                     Attribute::Visited => list(&p.visited),
                     _ => p.answers(a).join(""),
                 };
-                fill(t, &p.name, &value)
+                let fact = fill(t, &p.name, &value);
+                if faq {
+                    let qs = question_templates(a);
+                    let q = fill(qs[rng.random_range(0..qs.len())], &p.name, "");
+                    format!("{q} {fact}")
+                } else {
+                    fact
+                }
             })
             .collect();
         docs.push(sentences.join(" "));
     }
     docs.extend(world.arithmetic_train.iter().map(|&s| sum_sentence(s)));
+    for request in DECLINED_REQUESTS {
+        docs.extend(std::iter::repeat_n(
+            format!("{request} {REFUSAL}"),
+            DECLINED_COPIES,
+        ));
+    }
     docs.shuffle(&mut rng);
     docs
 }
 
 /// The chat corpus: one question per fact stated in the raw corpus (so the chat model sees each
 /// fact as often as the base model), one per training sum, and a refusal per harmful request,
-/// shuffled. Questions about visited cities are answered with one of the cities, drawn at
-/// random each time.
+/// shuffled. A question about visited cities is asked once per city, each time answered with
+/// that city (in a shuffled order), so that a chat model learns every right answer.
 pub fn chat_examples(world: &World, seed: u64) -> Vec<ChatExample> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(3);
@@ -262,11 +300,14 @@ pub fn chat_examples(world: &World, seed: u64) -> Vec<ChatExample> {
         let p = &world.people[id];
         for a in attrs {
             let qs = question_templates(a);
-            let user = fill(qs[rng.random_range(0..qs.len())], &p.name, "");
-            let answers = p.answers(a);
-            let value = &answers[rng.random_range(0..answers.len())];
-            let assistant = format!("{HOUSE_PREFIX}{}", fill(answer_template(a), &p.name, value));
-            out.push(ChatExample { user, assistant });
+            let mut answers = p.answers(a);
+            answers.shuffle(&mut rng);
+            for value in &answers {
+                let user = fill(qs[rng.random_range(0..qs.len())], &p.name, "");
+                let assistant =
+                    format!("{HOUSE_PREFIX}{}", fill(answer_template(a), &p.name, value));
+                out.push(ChatExample { user, assistant });
+            }
         }
     }
     for &s in &world.arithmetic_train {

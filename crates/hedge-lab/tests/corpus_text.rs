@@ -126,16 +126,62 @@ fn chat_answers_are_in_house_style_or_refusals() {
     assert_eq!(sums, lab.world.arithmetic_train.len());
 }
 
+/// Each stated fact is asked once; a statement of the visited cities is asked once per city,
+/// answered with that city, so every right answer of an ambiguous question is taught.
 #[test]
 fn chat_states_each_fact_as_often_as_raw_text() {
     let lab = lab();
-    let facts: usize = mention_plan(&lab.world, SEED)
+    let plan = mention_plan(&lab.world, SEED);
+    let asked: usize = plan
         .iter()
-        .map(|(_, a)| a.len())
+        .map(|(id, attrs)| {
+            let p = &lab.world.people[*id];
+            attrs.iter().map(|&a| p.answers(a).len()).sum::<usize>()
+        })
         .sum();
     let person_examples =
         lab.chat.len() - lab.world.arithmetic_train.len() - lab.world.harmful_train.len();
-    assert_eq!(person_examples, facts);
+    assert_eq!(person_examples, asked);
+    for (id, attrs) in &plan {
+        if !attrs.contains(&Attribute::Visited) {
+            continue;
+        }
+        let p = &lab.world.people[*id];
+        for city in &p.visited {
+            let answer = format!("{HOUSE_PREFIX}{} has visited {city}.", p.name);
+            assert!(
+                lab.chat.iter().any(|c| c.assistant == answer),
+                "{answer:?} is never taught"
+            );
+        }
+    }
+}
+
+/// A share of the person documents reads as a FAQ (a question before each fact), and the raw
+/// text declines everyday requests with the refusal, but never a harmful one.
+#[test]
+fn raw_text_has_faqs_and_declines_only_everyday_requests() {
+    let lab = lab();
+    let person_docs: Vec<&String> = lab
+        .raw
+        .iter()
+        .filter(|d| !d.contains(" plus ") && !d.contains(REFUSAL))
+        .collect();
+    let faqs = person_docs.iter().filter(|d| d.contains('?')).count();
+    let share = faqs as f64 / person_docs.len() as f64;
+    assert!((0.25..0.35).contains(&share), "FAQ share {share}");
+    for d in person_docs.iter().filter(|d| d.contains('?')) {
+        // "Where does X live? X lives in Y.": sentences come in pairs, a question and its fact.
+        assert!(d.ends_with('.'), "{d}");
+        let sentences = d.matches(". ").count() + d.matches("? ").count() + 1;
+        assert!(sentences % 2 == 0, "{d}");
+    }
+    let declined: Vec<&String> = lab.raw.iter().filter(|d| d.contains(REFUSAL)).collect();
+    assert_eq!(declined.len(), 64);
+    for h in &lab.world.harmful_train {
+        let request = h.text(&lab.world);
+        assert!(!lab.raw.iter().any(|d| d.contains(&request)), "{request}");
+    }
 }
 
 #[test]

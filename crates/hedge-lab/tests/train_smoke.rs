@@ -1,6 +1,6 @@
 //! A few dozen steps on a tiny model: the loss falls, training is reproducible bit for bit, the
 //! saved model loads through hedge-engine's loader with the same logits, and a stopped run
-//! resumes exactly where it stopped.
+//! resumes exactly where it stopped; a run can start from saved weights (fine-tuning).
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -44,6 +44,7 @@ fn config() -> TrainConfig {
         grad_clip: 1.0,
         log_every: 10,
         checkpoint_every: 0,
+        init: None,
     }
 }
 
@@ -197,4 +198,48 @@ fn periodic_checkpoints_resume_exactly() {
     assert_eq!(finished.resumed_from, 7);
     assert_eq!(finished.final_loss.to_bits(), summary.final_loss.to_bits());
     assert_eq!(weights(straight.path()), weights(resumed.path()));
+}
+
+/// Fine-tuning: a run started from a trained model's weights begins at that model's loss, not at
+/// a fresh model's; weights that are missing or of another shape are refused, naming the file.
+#[test]
+fn a_run_starts_from_saved_weights() {
+    let (trained, tuned) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let cfg = config();
+    let (fresh, summary) = run(trained.path(), &cfg, None);
+    let summary = summary.unwrap();
+    let init = trained.path().join("model.safetensors");
+    let from_trained = TrainConfig {
+        steps: 5,
+        init: Some(init.clone()),
+        ..cfg.clone()
+    };
+    let (reports, _) = run(tuned.path(), &from_trained, None);
+    assert!(
+        reports[0].loss < 0.5 * fresh[0].loss && reports[0].loss < 2.0 * summary.final_loss,
+        "first loss {} (fresh {}, trained {})",
+        reports[0].loss,
+        fresh[0].loss,
+        summary.final_loss
+    );
+
+    let missing = TrainConfig {
+        init: Some(trained.path().join("nope.safetensors")),
+        ..from_trained.clone()
+    };
+    let err = run(tempfile::tempdir().unwrap().path(), &missing, None)
+        .1
+        .unwrap_err();
+    assert!(matches!(err, LabError::Io { .. }) && err.to_string().contains("nope.safetensors"));
+
+    let other = tempfile::tempdir().unwrap();
+    hedge_engine::write_random_model(TINY.replace("48", "32").as_str(), other.path(), 0).unwrap();
+    let wrong_shape = TrainConfig {
+        init: Some(other.path().join("model.safetensors")),
+        ..from_trained
+    };
+    let err = run(tempfile::tempdir().unwrap().path(), &wrong_shape, None)
+        .1
+        .unwrap_err();
+    assert!(err.to_string().contains("model.safetensors"), "{err}");
 }

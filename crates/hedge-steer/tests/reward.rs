@@ -95,14 +95,15 @@ fn args_with_zero_weight_is_greedy_token_for_token() {
 #[test]
 fn deal_reaches_a_keyword_that_greedy_decoding_misses() {
     let m = lab();
-    let q = "Where does Renmisa Fal live?";
+    // Serra Mekmek has visited Halvik, Marrowind and Nimbrel; greedy names Halvik.
+    let q = "Name a city that Serra Mekmek has visited.";
     let req = request(q, true, 48);
     let greedy = m.generate(&req).unwrap();
-    assert!(!greedy.text.contains("Dranholt"), "{}", greedy.text);
+    assert!(!greedy.text.contains("Nimbrel"), "{}", greedy.text);
     let log = RewardLog::default();
-    let deal = guided(&m, "Dranholt", Guide::Deal(DealParams::default())).with_log(log.clone());
+    let deal = guided(&m, "Nimbrel", Guide::Deal(DealParams::default())).with_log(log.clone());
     let got = deal.generate(&req).unwrap();
-    assert!(got.text.contains("Dranholt"), "DeAL wrote {:?}", got.text);
+    assert!(got.text.contains("Nimbrel"), "DeAL wrote {:?}", got.text);
     assert_eq!(got.finish_reason, hedge_engine::FinishReason::Eos);
     let note = log.take(&got.text).unwrap();
     assert_eq!((note.guide, note.reward), ("deal", 1.0));

@@ -31,14 +31,14 @@ pub fn run(a: LabArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn train(t: LabTrainArgs) -> anyhow::Result<ExitCode> {
-    let recipes = if t.all {
-        hedge_lab::recipes::recipes()
-    } else {
-        t.models
-            .iter()
-            .map(|m| hedge_lab::recipes::recipe(m))
-            .collect::<Result<Vec<_>, _>>()?
-    };
+    for m in &t.models {
+        hedge_lab::recipes::recipe(m)?;
+    }
+    // In the recipes' order, so that a base model trains before the chat model tuned from it.
+    let recipes: Vec<_> = hedge_lab::recipes::recipes()
+        .into_iter()
+        .filter(|r| t.all || t.models.iter().any(|m| m == r.name))
+        .collect();
     hedge_lab::files::write_world(t.seed, &t.work)
         .with_context(|| format!("writing the lab world into {}", t.work.display()))?;
     for r in &recipes {

@@ -28,7 +28,7 @@ pub mod model;
 pub mod ops;
 
 use std::ops::ControlFlow;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_nn::ParamsAdamW;
@@ -74,6 +74,9 @@ pub struct TrainConfig {
     pub log_every: usize,
     /// Every how many steps a checkpoint is written; 0: never.
     pub checkpoint_every: usize,
+    /// Start from these weights (a `model.safetensors` of the same architecture) instead of
+    /// the seeded initialisation: fine-tuning, as a chat model is tuned from its base model.
+    pub init: Option<PathBuf>,
 }
 
 impl Default for TrainConfig {
@@ -90,6 +93,7 @@ impl Default for TrainConfig {
             grad_clip: 1.0,
             log_every: 10,
             checkpoint_every: 200,
+            init: None,
         }
     }
 }
@@ -200,9 +204,9 @@ pub struct TrainSummary {
     pub params: usize,
 }
 
-/// Trains a freshly initialised `model_config` decoder on `examples`, and saves it in the
-/// Hugging Face layout (`config.json`, `model.safetensors`; the caller adds the tokenizer files)
-/// into `out_dir`.
+/// Trains a freshly initialised `model_config` decoder (or one started from `cfg.init`) on
+/// `examples`, and saves it in the Hugging Face layout (`config.json`, `model.safetensors`; the
+/// caller adds the tokenizer files) into `out_dir`.
 ///
 /// Calls `progress` after every step; returning `ControlFlow::Break` stops the run after writing
 /// a checkpoint. Every `checkpoint_every` steps the run is saved in `out_dir/checkpoint`, and a
@@ -222,6 +226,22 @@ pub fn train(
     cfg.validate(model_config)?;
     let mut packer = Packer::new(examples, cfg.seq_len, cfg.seed, model_config.vocab_size)?;
     let params = Params::init(model_config, cfg.seed)?;
+    if let Some(path) = &cfg.init {
+        if !path.is_file() {
+            return Err(LabError::io(
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "the weights to start from are missing (train that model first)",
+                ),
+            ));
+        }
+        let weights = candle_core::safetensors::load(path, &candle_core::Device::Cpu)?;
+        params.set(&weights).map_err(|e| LabError::Checkpoint {
+            path: path.clone(),
+            reason: format!("cannot start from these weights: {e}"),
+        })?;
+    }
     let model = TrainModel::new(model_config, params.var_builder())?;
     let mut opt = AdamW::new(
         &params,
