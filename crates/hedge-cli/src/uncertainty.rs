@@ -6,6 +6,7 @@
 use std::io::Write;
 
 use anyhow::{bail, Context};
+use hedge_core::prompts::MultipleChoice;
 use hedge_core::{score_with, Estimator, EstimatorSpec, Scores, SimilarityKind};
 use hedge_engine::uncertainty::{needs_logprobs, Stage};
 use hedge_engine::{
@@ -100,8 +101,8 @@ impl Scorer {
     }
 
     /// Scores `answer`, the answer of `model` to `req`, gathering what the estimators need;
-    /// `question` is x, the question without a template around it. `progress` hears each
-    /// stage.
+    /// `question` is x, the question without a template around it, and `choice` its options
+    /// when it is a multiple-choice question (`choice_risk`). `progress` hears each stage.
     ///
     /// # Errors
     /// When the model or the similarity backend fails, or no estimator is left.
@@ -110,6 +111,7 @@ impl Scorer {
         model: &Model,
         req: &GenerationRequest,
         question: &str,
+        choice: Option<&MultipleChoice>,
         answer: &Generation,
         progress: &mut dyn FnMut(Stage),
     ) -> anyhow::Result<(Scores, GatheredEvidence)> {
@@ -119,7 +121,7 @@ impl Scorer {
         } else {
             let runner = EvidenceRunner::new(model, &self.similarity, self.options.clone());
             runner
-                .gather_with_progress(req, question, answer, &self.plan, progress)
+                .gather_with_progress(req, question, choice, answer, &self.plan, progress)
                 .context("gathering the evidence of the sampling-based and reflexive estimators")?
         };
         if gathered.stats == hedge_engine::TokenStats::TopK {
@@ -240,4 +242,44 @@ pub fn write_samples(
         writeln!(out, "{:>3}  {cut}{more}", i + 1)?;
     }
     Ok(())
+}
+
+/// The multiple-choice question of a data line, for `choice_risk`: `"options"` (2 to 26
+/// strings, lettered A, B, … in the prompt) and `"positive"` (the index of the option whose
+/// mass is the score; without it, the option equal to a gold answer of `answers`). `None`
+/// without `"options"`.
+///
+/// # Errors
+/// A malformed field, or no positive option: the message says what is allowed.
+pub fn choice_of(
+    fields: &Map<String, Value>,
+    answers: &[String],
+) -> Result<Option<MultipleChoice>, String> {
+    let options = match fields.get("options") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|o| o.as_str().map(String::from))
+            .collect::<Option<Vec<String>>>()
+            .ok_or("\"options\" must be a list of strings")?,
+        Some(_) => return Err("\"options\" must be a list of strings".into()),
+    };
+    let positive = match fields.get("positive") {
+        Some(v) => v
+            .as_u64()
+            .and_then(|p| usize::try_from(p).ok())
+            .ok_or("\"positive\" must be the index of an option (0, 1, …)")?,
+        None => options
+            .iter()
+            .position(|o| {
+                answers
+                    .iter()
+                    .any(|a| a.trim().eq_ignore_ascii_case(o.trim()))
+            })
+            .ok_or(
+                "\"options\" without \"positive\": no option equals a gold answer; give \
+                 \"positive\", the index of the option choice_risk reads",
+            )?,
+    };
+    MultipleChoice::new(options, positive).map(Some)
 }

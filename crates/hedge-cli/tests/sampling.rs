@@ -593,3 +593,74 @@ fn help_teaches_the_new_flags() {
     let help = String::from_utf8_lossy(&hedge(&["rescore", "--help"]).stdout).to_string();
     assert!(help.contains("items.jsonl") && help.contains("without loading the model"));
 }
+
+/// `choice_risk` on a data set with multiple-choice lines: the options' letters are read after
+/// folktexts' prompt; the positive option is given ("positive") or the one equal to a gold
+/// answer; the two options' risks of one question add up to 1; a line without options scores
+/// null; a bad "positive" names its line and the other lines still run.
+#[test]
+fn eval_reads_choice_risk_from_multiple_choice_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model(dir.path());
+    let data = dir.path().join("mc.jsonl");
+    let q = "Is the sky blue?";
+    let lines = [
+        json!({"id": 1, "question": q, "answers": ["yes"], "options": ["no", "yes"]}),
+        json!({"id": 2, "question": q, "answers": ["yes"], "options": ["no", "yes"], "positive": 0}),
+        json!({"id": 3, "question": q, "answers": ["yes"]}),
+        json!({"id": 4, "question": q, "answers": ["yes"], "options": ["no", "yes"], "positive": 2}),
+    ];
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&data, text).unwrap();
+    let out = dir.path().join("run");
+    let o = hedge(&[
+        "eval",
+        "-m",
+        &model,
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--max-tokens",
+        "4",
+        "--bootstrap",
+        "0",
+        "-e",
+        "msp,choice_risk",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "a bad line gives exit code 1");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("mc.jsonl:4: positive 2") && err.contains("0 to 1"),
+        "{err}"
+    );
+    let items = read_lines(&out.join("items.jsonl"));
+    assert_eq!(items.len(), 3);
+    let risk = |i: usize| items[i]["scores"]["choice_risk"].as_f64();
+    let (yes, no) = (risk(0).unwrap(), risk(1).unwrap());
+    assert!(yes > 0.0 && yes < 1.0, "{yes}");
+    assert!((yes + no - 1.0).abs() < 1e-9, "{yes} + {no}");
+    assert!(items[2]["scores"]["choice_risk"].is_null());
+    // The letters' log-probabilities are kept with the evidence.
+    let choice = &items[0]["reflexive"]["choice"];
+    assert_eq!(choice["positive"], 1);
+    assert_eq!(choice["option_logprobs"].as_array().unwrap().len(), 2);
+
+    // `hedge score --input` reads the same fields (a scored line has no golds: "positive").
+    let input = dir.path().join("scored.jsonl");
+    let line = json!({"prompt": q, "response": " yes", "options": ["no", "yes"], "positive": 1});
+    std::fs::write(&input, format!("{line}\n")).unwrap();
+    let o = hedge(&[
+        "score",
+        "-m",
+        &model,
+        "--input",
+        input.to_str().unwrap(),
+        "-e",
+        "choice_risk",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = v["scores"]["choice_risk"].as_f64().unwrap();
+    assert!(r > 0.0 && r < 1.0, "{r}");
+}

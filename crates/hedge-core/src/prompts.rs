@@ -1,5 +1,5 @@
-//! The texts of the reflexive prompts of METHODS §4 and the parser of the verbalized
-//! confidence: definitions, so they live beside the estimators that read their answers
+//! The texts of the reflexive prompts of METHODS §4 (and `choice_risk`'s multiple-choice
+//! prompt) and the parser of the verbalized confidence: definitions, so they live beside the estimators that read their answers
 //! ([`crate::estimators::Reflexive`]). The engine renders them (through a chat template
 //! when the model has one) and reads the next-token log-probabilities.
 //!
@@ -76,9 +76,134 @@ pub fn parse_verbalized_confidence(reply: &str) -> Option<f64> {
     first_number(reply).filter(|c| (0.0..=100.0).contains(c))
 }
 
+/// A multiple-choice question's options and which one is positive, for `choice_risk`
+/// (folktexts: the positive option is the one whose renormalised mass is the risk score).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MultipleChoice {
+    /// The options' texts, in the order their letters A, B, … are given.
+    pub options: Vec<String>,
+    /// The index of the positive option in `options`.
+    pub positive: usize,
+}
+
+/// The most options a question may have: one letter each, A to Z.
+pub const MAX_CHOICES: usize = 26;
+
+/// The spellings of an option letter whose next-token mass `choice_risk` reads: `"A"` and
+/// `" A"` (folktexts checks both and keeps the one with more mass over all the letters).
+pub const CHOICE_PREFIXES: [&str; 2] = ["", " "];
+
+impl MultipleChoice {
+    /// The options and the positive one's index.
+    ///
+    /// # Errors
+    /// Fewer than two options or more than [`MAX_CHOICES`], an empty option, or `positive` out
+    /// of range: the message says what is allowed.
+    pub fn new(options: Vec<String>, positive: usize) -> std::result::Result<Self, String> {
+        if !(2..=MAX_CHOICES).contains(&options.len()) {
+            return Err(format!(
+                "{} options: a multiple-choice question has 2 to {MAX_CHOICES} (letters A to Z)",
+                options.len()
+            ));
+        }
+        if options.iter().any(|o| o.trim().is_empty()) {
+            return Err("an option is empty".into());
+        }
+        if positive >= options.len() {
+            return Err(format!(
+                "positive {positive}: must index one of the {} options (0 to {})",
+                options.len(),
+                options.len() - 1
+            ));
+        }
+        Ok(Self { options, positive })
+    }
+
+    /// The letters of the options: A, B, ….
+    pub fn keys(&self) -> impl Iterator<Item = char> + '_ {
+        (b'A'..=b'Z').map(char::from).take(self.options.len())
+    }
+
+    /// The candidates whose next-token log-probabilities `choice_risk` reads: every letter with
+    /// the first prefix of [`CHOICE_PREFIXES`], then every letter with the second.
+    pub fn candidates(&self) -> Vec<String> {
+        CHOICE_PREFIXES
+            .iter()
+            .flat_map(|p| self.keys().map(move |k| format!("{p}{k}")))
+            .collect()
+    }
+
+    /// The options' log-probabilities from those of [`MultipleChoice::candidates`] (in that
+    /// order): the spelling whose letters hold the most probability in total (folktexts'
+    /// `best_prefix`; the first on a tie).
+    pub fn option_logprobs(&self, candidate_logprobs: &[f64]) -> Vec<f64> {
+        let n = self.options.len();
+        let mut best: Option<(f64, &[f64])> = None;
+        for spelling in candidate_logprobs.chunks(n) {
+            let mass: f64 = spelling.iter().map(|lp| lp.exp()).sum();
+            if best.is_none_or(|(m, _)| mass > m) {
+                best = Some((mass, spelling));
+            }
+        }
+        best.map_or_else(Vec::new, |(_, s)| s.to_vec())
+    }
+}
+
+/// The multiple-choice prompt of `choice_risk` (folktexts' `MultipleChoiceQA`):
+/// ```text
+/// Question: {q}
+/// A. {option 1}.
+/// B. {option 2}.
+/// Answer:
+/// ```
+pub fn choice_prompt(question: &str, choice: &MultipleChoice) -> String {
+    let lines: Vec<String> = choice
+        .keys()
+        .zip(&choice.options)
+        .map(|(k, o)| format!("{k}. {o}."))
+        .collect();
+    format!("Question: {question}\n{}\nAnswer:", lines.join("\n"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn choice_prompt_is_folktexts() {
+        let c =
+            MultipleChoice::new(vec!["Below $50,000".into(), "Above $50,000".into()], 1).unwrap();
+        assert_eq!(
+            choice_prompt("What is this person's income?", &c),
+            "Question: What is this person's income?\nA. Below $50,000.\nB. Above $50,000.\nAnswer:"
+        );
+        assert_eq!(c.candidates(), ["A", "B", " A", " B"]);
+    }
+
+    #[test]
+    fn option_masses_take_the_spelling_with_more_mass() {
+        let c = MultipleChoice::new(vec!["no".into(), "yes".into()], 1).unwrap();
+        let ln = f64::ln;
+        // "A"/"B" hold 0.1 in all, " A"/" B" 0.8: the second spelling is read.
+        let got = c.option_logprobs(&[ln(0.05), ln(0.05), ln(0.2), ln(0.6)]);
+        assert_eq!(got, [ln(0.2), ln(0.6)]);
+        // A tie keeps the first spelling.
+        let got = c.option_logprobs(&[ln(0.3), ln(0.1), ln(0.1), ln(0.3)]);
+        assert_eq!(got, [ln(0.3), ln(0.1)]);
+    }
+
+    #[test]
+    fn bad_choices_say_what_is_allowed() {
+        assert!(MultipleChoice::new(vec!["a".into()], 0)
+            .unwrap_err()
+            .contains("2 to 26"));
+        assert!(MultipleChoice::new(vec!["a".into(), "b".into()], 2)
+            .unwrap_err()
+            .contains("0 to 1"));
+        assert!(MultipleChoice::new(vec!["a".into(), " ".into()], 0)
+            .unwrap_err()
+            .contains("empty"));
+    }
 
     #[test]
     fn prompts_are_the_definitions() {

@@ -5,6 +5,7 @@
 mod common;
 
 use common::tiny_model;
+use hedge_core::prompts::{choice_prompt, MultipleChoice};
 use hedge_core::{score_with, Estimator, EstimatorSpec, SimilarityKind};
 use hedge_engine::uncertainty::{needs_logprobs, samples_seed};
 use hedge_engine::{
@@ -140,7 +141,7 @@ fn runner_gathers_once_and_evidence_survives_json() {
     let mut stages = Vec::new();
     let before = model.prefill_count();
     let got = runner
-        .gather_with_progress(&req, "hello", &answer, &plan, &mut |s| stages.push(s))
+        .gather_with_progress(&req, "hello", None, &answer, &plan, &mut |s| stages.push(s))
         .unwrap();
     // The samples are drawn from one prefill; the reflexive prompts add one verbalized
     // generation (p_true and r_tuning read one forward pass each, without sampling).
@@ -228,4 +229,54 @@ fn nli_backend_reads_x_plus_s_and_keeps_its_probabilities() {
     let e = SimilarityBackend::load(SimilarityKind::Embedding, Some(dir.to_str().unwrap()));
     // An NLI classifier is still a BERT-family encoder: it loads as a sentence encoder too.
     assert!(e.is_ok() || e.unwrap_err().to_string().contains("expected"));
+}
+
+/// `choice_risk`: the runner asks folktexts' multiple-choice prompt and reads the option
+/// letters' masses; the score is the positive option's mass, renormalised over the options,
+/// under the spelling ("A" or " A") that holds more mass. Checked against teacher-forced
+/// scoring of every spelling of every letter; without options there is nothing to read.
+#[test]
+fn choice_risk_reads_the_option_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = long_context_model(dir.path());
+    let choice = MultipleChoice::new(
+        vec!["Below 50k".into(), "Above 50k".into(), "Unknown".into()],
+        1,
+    )
+    .unwrap();
+    let req = request(0.0, 1);
+    let answer = model.generate(&req).unwrap();
+    let similarity = SimilarityBackend::load(SimilarityKind::Jaccard, None).unwrap();
+    let runner = EvidenceRunner::new(&model, &similarity, GatherOptions::default());
+    let specs = EstimatorSpec::parse_list("choice_risk").unwrap();
+    let estimators: Vec<Box<dyn Estimator>> = specs.iter().map(EstimatorSpec::build).collect();
+    let plan = Plan::of(&specs);
+    assert!(plan.choice && !plan.samples);
+    let q = "What is this person's income?";
+    let got = runner
+        .gather(&req, q, Some(&choice), &answer, &plan)
+        .unwrap();
+    let risk = score_with(&estimators, &got.evidence(&answer.tokens))
+        .get("choice_risk")
+        .unwrap();
+
+    let prompt = choice_prompt(q, &choice);
+    let spellings = ["A", "B", "C", " A", " B", " C"];
+    let lp = Plain(&model)
+        .next_token_logprobs(&prompt, req.chat, &spellings)
+        .unwrap()
+        .logprobs;
+    let mass = |s: &[f64]| s.iter().map(|x| x.exp()).sum::<f64>();
+    let best = if mass(&lp[3..]) > mass(&lp[..3]) {
+        &lp[3..]
+    } else {
+        &lp[..3]
+    };
+    let want = best[1].exp() / mass(best);
+    assert!((risk - want).abs() < 1e-6, "{risk} vs {want}");
+    assert!(risk > 0.0 && risk < 1.0);
+
+    let none = runner.gather(&req, q, None, &answer, &plan).unwrap();
+    let bare = score_with(&estimators, &none.evidence(&answer.tokens));
+    assert!(bare.get("choice_risk").unwrap().is_nan());
 }

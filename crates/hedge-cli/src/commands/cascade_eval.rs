@@ -164,9 +164,11 @@ pub(super) fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
         bar.set_message(small.name().to_string());
         let result = (|| -> anyhow::Result<_> {
             let gen = small.generate(&req)?;
-            let scored = scorer.score(&small, &req, &item.question, &gen, &mut |stage| {
-                bar.set_message(stage.label());
-            })?;
+            let choice = item.choice.as_ref();
+            let scored =
+                scorer.score(&small, &req, &item.question, choice, &gen, &mut |stage| {
+                    bar.set_message(stage.label());
+                })?;
             bar.set_message(large.name().to_string());
             let big = large.generate(&req)?;
             Ok((gen, scored, big))

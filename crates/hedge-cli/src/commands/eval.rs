@@ -29,6 +29,8 @@ struct Item {
     key: String,
     question: String,
     answers: Vec<String>,
+    /// The options of a multiple-choice question (`choice_risk`).
+    choice: Option<hedge_core::prompts::MultipleChoice>,
     /// Every field of the line, kept in items.jsonl.
     fields: Map<String, Value>,
 }
@@ -90,11 +92,13 @@ fn parse_item(line: usize, text: &[u8]) -> Result<Item, String> {
         Some(_) => return Err("\"answers\" must be a list of strings".into()),
         None => return Err("missing field \"answers\" (a list of gold answers)".into()),
     };
+    let choice = crate::uncertainty::choice_of(&fields, &answers)?;
     Ok(Item {
         line,
         key,
         question,
         answers,
+        choice,
         fields,
     })
 }
@@ -309,9 +313,11 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
         bar.set_message("answer");
         let result = (|| -> anyhow::Result<_> {
             let gen = model.generate(&req)?;
-            let scored = scorer.score(&model, &req, &item.question, &gen, &mut |stage| {
-                bar.set_message(stage.label());
-            })?;
+            let choice = item.choice.as_ref();
+            let scored =
+                scorer.score(&model, &req, &item.question, choice, &gen, &mut |stage| {
+                    bar.set_message(stage.label());
+                })?;
             Ok((gen, scored))
         })();
         if result.is_err() && scorer.exhausted() {

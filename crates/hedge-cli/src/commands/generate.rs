@@ -53,7 +53,7 @@ pub fn run_with(model: &Model, mut scorer: Scorer, a: GenerateArgs) -> anyhow::R
     let speculative = super::speculative::last(&a.steer);
     let reward = super::reward::take_note(&a.steer.reward, &gen.text);
     let nudged = super::nudge::take(&a.steer.nudge, &gen);
-    let (scores, gathered) = scorer.score(model, &req, &a.prompt, &gen, &mut |_| {})?;
+    let (scores, gathered) = scorer.score(model, &req, &a.prompt, None, &gen, &mut |_| {})?;
     let policy = super::policy::resolve(&a.steer.policy)?;
     let decision = policy
         .as_ref()

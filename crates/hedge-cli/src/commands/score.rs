@@ -26,7 +26,7 @@ pub fn run(a: ScoreArgs) -> anyhow::Result<ExitCode> {
                 chat: a.chat,
                 top_logprobs: a.estimators.top_logprobs,
             };
-            let (gen, scores, gathered) = score_one(&model, &mut scorer, &a, &req)?;
+            let (gen, scores, gathered) = score_one(&model, &mut scorer, &a, &req, None)?;
             let mut out = std::io::stdout().lock();
             if a.out.json {
                 let mut obj = serde_json::Map::new();
@@ -62,13 +62,15 @@ fn score_one(
     scorer: &mut Scorer,
     a: &ScoreArgs,
     req: &ScoreRequest,
+    choice: Option<&hedge_core::prompts::MultipleChoice>,
 ) -> anyhow::Result<(Generation, Scores, GatheredEvidence)> {
     let gen = model.score(req)?;
     let mut sample_req = GenerationRequest::new(req.prompt.clone());
     sample_req.chat = req.chat;
     sample_req.top_logprobs = req.top_logprobs;
     sample_req.sampling.max_tokens = a.max_tokens;
-    let (scores, gathered) = scorer.score(model, &sample_req, &req.prompt, &gen, &mut |_| {})?;
+    let (scores, gathered) =
+        scorer.score(model, &sample_req, &req.prompt, choice, &gen, &mut |_| {})?;
     Ok((gen, scores, gathered))
 }
 
@@ -94,7 +96,9 @@ fn score_line(
         chat: a.chat,
         top_logprobs: a.estimators.top_logprobs,
     };
-    let (gen, scores, gathered) = score_one(model, scorer, a, &req)?;
+    // A multiple-choice line names its positive option ("positive"): there are no golds here.
+    let choice = crate::uncertainty::choice_of(&obj, &[]).map_err(anyhow::Error::msg)?;
+    let (gen, scores, gathered) = score_one(model, scorer, a, &req, choice.as_ref())?;
     obj.insert("prompt_tokens".into(), json!(gen.prompt_tokens));
     obj.insert("tokens".into(), serde_json::to_value(&gen.tokens)?);
     obj.insert("scores".into(), serde_json::to_value(&scores)?);

@@ -26,7 +26,7 @@
 //! let similarity = SimilarityBackend::load(SimilarityKind::Jaccard, None)?;
 //! let options = GatherOptions { samples: 4, ..GatherOptions::default() };
 //! let runner = EvidenceRunner::new(&model, &similarity, options);
-//! let gathered = runner.gather(&req, &req.prompt, &answer, &Plan::of(&specs))?;
+//! let gathered = runner.gather(&req, &req.prompt, None, &answer, &Plan::of(&specs))?;
 //! assert_eq!(gathered.samples.len(), 4);
 //! assert_eq!(gathered.similarity.as_ref().map(|w| w.len()), Some(4));
 //!
@@ -43,6 +43,7 @@ mod relevance;
 mod similarity;
 
 use hedge_core::estimators::DEFAULT_NUM_SAMPLES;
+use hedge_core::prompts::MultipleChoice;
 use hedge_core::{EstimatorSpec, Need, Reflexive};
 
 pub use evidence::GatheredEvidence;
@@ -101,11 +102,13 @@ pub struct Plan {
     pub sure: bool,
     /// The verbalized confidence.
     pub verbalized: bool,
+    /// The masses of a multiple-choice question's option letters (`choice_risk`; only for a
+    /// question that comes with options).
+    pub choice: bool,
 }
 
 impl Plan {
-    /// The evidence `specs` need (`Need::Tokens` and the option masses of `choice_risk`, which
-    /// needs a multiple-choice question, gather nothing).
+    /// The evidence `specs` need (`Need::Tokens` gathers nothing).
     pub fn of(specs: &[EstimatorSpec]) -> Plan {
         let mut p = Plan::default();
         for spec in specs {
@@ -124,6 +127,7 @@ impl Plan {
                     Need::PTrueProb => p.p_true = true,
                     Need::SureProbs => p.sure = true,
                     Need::VerbalizedConfidence => p.verbalized = true,
+                    Need::OptionMasses => p.choice = true,
                     _ => {}
                 }
             }
@@ -226,7 +230,9 @@ impl<'m, B: Backend + ?Sized> EvidenceRunner<'m, B> {
 
     /// The evidence `plan` asks for about `answer`, the answer to `req`. `question` is x of
     /// METHODS §3–4, the question as the user wrote it (the prompt without a template around it):
-    /// the reflexive prompts quote it, and NLI and SAR compare x + s.
+    /// the reflexive prompts quote it, and NLI and SAR compare x + s. `choice`, the question's
+    /// options when it is a multiple-choice one, is what `choice_risk` asks about (without it
+    /// `choice_risk` has nothing to read).
     ///
     /// # Errors
     /// When the backend or the similarity model fails, or `samples` is 0 while samples are
@@ -235,10 +241,11 @@ impl<'m, B: Backend + ?Sized> EvidenceRunner<'m, B> {
         &self,
         req: &GenerationRequest,
         question: &str,
+        choice: Option<&MultipleChoice>,
         answer: &Generation,
         plan: &Plan,
     ) -> Result<GatheredEvidence> {
-        self.gather_with_progress(req, question, answer, plan, &mut |_| {})
+        self.gather_with_progress(req, question, choice, answer, plan, &mut |_| {})
     }
 
     /// [`EvidenceRunner::gather`], calling `progress` as each stage starts.
@@ -249,6 +256,7 @@ impl<'m, B: Backend + ?Sized> EvidenceRunner<'m, B> {
         &self,
         req: &GenerationRequest,
         question: &str,
+        choice: Option<&MultipleChoice>,
         answer: &Generation,
         plan: &Plan,
         progress: &mut dyn FnMut(Stage),
@@ -320,10 +328,11 @@ impl<'m, B: Backend + ?Sized> EvidenceRunner<'m, B> {
             }
             out.similarity_backend = Some(self.similarity.kind());
         }
-        if plan.p_true || plan.sure || plan.verbalized {
+        let choice = choice.filter(|_| plan.choice);
+        if plan.p_true || plan.sure || plan.verbalized || choice.is_some() {
             progress(Stage::Reflexive);
             let (r, s): (Reflexive, TokenStats) =
-                reflexive::ask(self.backend, req.chat, question, &answer.text, plan)?;
+                reflexive::ask(self.backend, req.chat, question, choice, &answer.text, plan)?;
             stats = reflexive::worse(stats, s);
             out.reflexive = Some(r);
         }

@@ -1,9 +1,10 @@
-//! The reflexive prompts of METHODS §4 put to the backend: `p_true` and `r_tuning_sure` read
-//! next-token log-probabilities, `verbalized` generates a short reply and parses it.
+//! The reflexive prompts of METHODS §4 put to the backend: `p_true`, `r_tuning_sure` and
+//! `choice_risk` read next-token log-probabilities, `verbalized` generates a short reply and
+//! parses it.
 
 use hedge_core::prompts::{
-    p_true_prompt, parse_verbalized_confidence, r_tuning_prompt, verbalized_prompt, P_TRUE_TOKEN,
-    R_TUNING_TOKENS,
+    choice_prompt, p_true_prompt, parse_verbalized_confidence, r_tuning_prompt, verbalized_prompt,
+    MultipleChoice, P_TRUE_TOKEN, R_TUNING_TOKENS,
 };
 use hedge_core::Reflexive;
 
@@ -26,16 +27,25 @@ pub(super) fn r_tuning_text(chat: bool, question: &str, answer: &str) -> String 
 }
 
 /// Puts the prompts `plan` asks for (through the chat template when `chat`) and reads the
-/// answers; also says where the log-probabilities came from.
+/// answers; also says where the log-probabilities came from. `choice`: the multiple-choice
+/// question's options, asked as folktexts does (the letters' masses after `Answer:`).
 pub(super) fn ask<B: Backend + ?Sized>(
     backend: &B,
     chat: bool,
     question: &str,
+    choice: Option<&MultipleChoice>,
     answer: &str,
     plan: &Plan,
 ) -> Result<(Reflexive, TokenStats)> {
     let mut r = Reflexive::default();
     let mut stats = TokenStats::Full;
+    if let Some(c) = choice {
+        let candidates = c.candidates();
+        let refs: Vec<&str> = candidates.iter().map(String::as_str).collect();
+        let lp = backend.next_token_logprobs(&choice_prompt(question, c), chat, &refs)?;
+        stats = worse(stats, lp.stats);
+        r = r.with_choice(c.option_logprobs(&lp.logprobs), c.positive);
+    }
     if plan.p_true {
         let lp = backend.next_token_logprobs(
             &p_true_prompt(question, answer.trim()),
