@@ -2,11 +2,16 @@
 //! weight matrix in f32, bf16 or f16, in safe code.
 //!
 //! Decoding is bound by memory: each weight must cross from memory once per step, whatever the
-//! number of rows. So each task owns a block of weight rows and streams it once, in order,
-//! multiplying each weight vector by every input row as it arrives (one weight row times up to
-//! twelve input rows in registers; four weight rows when there are one to three inputs), while
-//! it asks the memory for the rows a tile ahead. The arithmetic of the ten rows of ten samples
-//! then hides under the memory traffic of one. bf16 weights are widened in registers as they are
+//! number of rows. So each task owns a block of weight rows and streams it once, in order, a
+//! tile of three or four weight rows at a time, while it asks the memory for the next tile's
+//! rows. The input rows go in groups of at most four (one to three inputs: a single group), and
+//! a tile multiplies its weight rows by one group after the other: the tile's rows (a few KB
+//! each) stay in the first-level cache from one group to the next, so each weight still comes
+//! from memory once per step, and each step of a group is 3 × 4 or 4 × 3 products in twelve
+//! accumulators for seven vector loads (one weight row times ten inputs needed eleven loads for
+//! ten products, and read all ten inputs, from the second-level cache when rows are long, for
+//! every weight row). The arithmetic of the ten rows of ten samples then hides under the memory
+//! traffic of one as far as the cores allow. bf16 weights are widened in registers as they are
 //! loaded (a shift); f16 weights a block of rows at a time by `half` (F16C where the CPU has it).
 //!
 //! The kernels run in AVX2 + FMA registers where the CPU has them, chosen at run time through
@@ -34,8 +39,13 @@ const TILE_ACCUMULATORS: usize = 12;
 /// multiply-add when there is a single input row.
 const MAX_TILE_ROWS: usize = 4;
 
-/// f16 rows are widened this many at a time into a per-task buffer.
-const WIDEN_ROWS: usize = 16;
+/// Most input rows per group: three weight rows by four inputs fill the accumulators with seven
+/// loads per step (the fewest for twelve products).
+const MAX_GROUP: usize = 4;
+
+/// f16 rows are widened this many at a time into a per-task buffer (a multiple of every tile's
+/// rows, so that only the end of a block has a partial tile).
+const WIDEN_ROWS: usize = 12;
 
 /// `x (t, k)` times `w (n, k)`ᵀ: `(t, n)` row-major. Each task owns a block of weight rows (a
 /// block of output columns) and writes only there.
@@ -62,7 +72,7 @@ fn rows_times_weight_t_in<W: Weight>(
         return out;
     }
     let tile = Tile::for_inputs(t);
-    let inputs = Inputs::pack(x, t, k, tile.inputs);
+    let inputs = Inputs::pack(x, t, k, tile);
     // A few blocks per thread, so that a thread slowed by the machine's other work is helped.
     let threads = rayon::current_num_threads().max(1);
     let block = (n / (threads * 4))
@@ -93,33 +103,47 @@ fn rows_times_weight_t_in<W: Weight>(
     out
 }
 
-/// How many weight rows and input rows a tile multiplies together.
+/// How many weight rows a tile multiplies, and how the `t` input rows are grouped: `groups`
+/// groups of consecutive rows, as even as can be (the larger first), each multiplied by the
+/// tile's weight rows in one pass.
 #[derive(Clone, Copy, Debug)]
 struct Tile {
     rows: usize,
-    inputs: usize,
+    t: usize,
+    groups: usize,
 }
 
 impl Tile {
-    /// All the inputs in one pass when they fit the accumulators (so each weight is read once,
-    /// in order), else in two; as many weight rows as the accumulators then allow.
+    /// As few groups of at most [`MAX_GROUP`] inputs as will do (so 4 … 16 inputs make groups
+    /// of three or four, each step of a group at least nine products), and as many weight rows as
+    /// the accumulators then allow: four rows by one to three inputs, three by four.
     fn for_inputs(t: usize) -> Self {
-        let inputs = t.div_ceil(t.div_ceil(TILE_ACCUMULATORS));
-        let rows = (TILE_ACCUMULATORS / inputs).clamp(1, MAX_TILE_ROWS);
-        Tile { rows, inputs }
+        let groups = t.div_ceil(MAX_GROUP).max(1);
+        let largest = t.div_ceil(groups).max(1);
+        let rows = (TILE_ACCUMULATORS / largest).clamp(1, MAX_TILE_ROWS);
+        Tile { rows, t, groups }
+    }
+
+    /// The groups, as (first input row, rows).
+    fn groups(self) -> impl Iterator<Item = (usize, usize)> {
+        let (base, extra) = (self.t / self.groups, self.t % self.groups);
+        (0..self.groups).scan(0, move |first, g| {
+            let len = base + usize::from(g < extra);
+            let group = (*first, len);
+            *first += len;
+            Some(group)
+        })
     }
 }
 
-/// The input rows, in groups of `tile.inputs`, each group interleaved per 8-vector (vector j of
-/// every row of the group side by side) so that a tile reads them from one stream; and the
+/// The input rows, in the tile's groups, each group interleaved per 8-vector (vector j of every
+/// row of the group side by side) so that a tile reads them from one stream; and the
 /// original rows, for the `k mod 8` tails. The interleaved vectors start on a cache line: a
-/// vector load that straddles two lines costs two, and a tile loads one input vector per fused
-/// multiply-add (a quarter faster aligned).
+/// vector load that straddles two lines costs two, and a tile loads an input vector for every
+/// three or four fused multiply-adds.
 pub(super) struct Inputs<'a> {
     x: &'a [f32],
-    t: usize,
     k: usize,
-    group: usize,
     /// The interleaved vectors from `start` on; the elements before it only align them.
     packed: Vec<f32>,
     start: usize,
@@ -129,14 +153,14 @@ pub(super) struct Inputs<'a> {
 const CACHE_LINE: usize = 64;
 
 impl<'a> Inputs<'a> {
-    fn pack(x: &'a [f32], t: usize, k: usize, group: usize) -> Self {
+    fn pack(x: &'a [f32], t: usize, k: usize, tile: Tile) -> Self {
         let steps = k / LANES;
         let slack = CACHE_LINE / std::mem::size_of::<f32>();
         let mut packed = vec![0f32; steps * t * LANES + slack];
         let start = packed.as_ptr().align_offset(CACHE_LINE).min(slack);
         let mut dst = packed[start..].chunks_exact_mut(LANES);
-        for rows in x.chunks(group * k) {
-            let rows: Vec<&[[f32; LANES]]> = rows
+        for (first, len) in tile.groups() {
+            let rows: Vec<&[[f32; LANES]]> = x[first * k..(first + len) * k]
                 .chunks(k)
                 .map(|r| pulp::as_arrays::<LANES, f32>(r).0)
                 .collect();
@@ -149,9 +173,7 @@ impl<'a> Inputs<'a> {
         }
         Inputs {
             x,
-            t,
             k,
-            group,
             packed,
             start,
         }
@@ -384,6 +406,7 @@ impl Weight for f16 {
         } = b;
         let k = inputs.k;
         let rows = out.first().map_or(0, |o| o.len());
+        debug_assert_eq!(WIDEN_ROWS % tile.rows, 0);
         let mut r = 0;
         while r < rows {
             let m = WIDEN_ROWS.min(rows - r);
@@ -399,7 +422,9 @@ impl Weight for f16 {
 }
 
 /// Weight rows `w` (each `k` long) times every input row; weight row `j` of `w` writes column
-/// `col0 + j` of each `out[i]`. Each tile asks for the next tile's rows while it multiplies.
+/// `col0 + j` of each `out[i]`. Each tile multiplies its rows by one input group after the other
+/// (its rows stay in the first-level cache meanwhile) and asks for the next tile's rows during
+/// the first group.
 #[inline(always)]
 fn multiply_rows<L: Lanes, D: Direct>(
     lanes: L,
@@ -409,21 +434,22 @@ fn multiply_rows<L: Lanes, D: Direct>(
     out: &mut [&mut [f32]],
     col0: usize,
 ) {
-    let (t, k) = (inputs.t, inputs.k);
+    let k = inputs.k;
     let rows = w.len() / k.max(1);
     let mut r = 0;
     while r < rows {
         // A tile of weight rows, or single rows at the end of the block.
         let rw = tile.rows.min(rows - r);
-        let mut i = 0;
-        while i < t {
-            let xg = inputs.group.min(t - i);
+        for (i, xg) in tile.groups() {
             let (xp, xt) = inputs.group(i, xg);
             macro_rules! tile {
                 ($rw:literal, $xg:literal, $r:expr) => {{
                     let r = $r;
                     let wr = &w[r * k..(r + $rw) * k];
-                    let ahead = w.get((r + $rw) * k..).unwrap_or(&[]);
+                    let ahead = match i {
+                        0 => w.get((r + $rw) * k..).unwrap_or(&[]),
+                        _ => &[],
+                    };
                     let res = dot_tile::<L, D, $rw, $xg>(lanes, xp, xt, wr, ahead, k);
                     for (a, res) in res.iter().enumerate() {
                         for (g, &v) in res.iter().enumerate() {
@@ -432,43 +458,65 @@ fn multiply_rows<L: Lanes, D: Direct>(
                     }
                 }};
             }
-            debug_assert!(xg <= TILE_ACCUMULATORS);
+            debug_assert!(xg <= MAX_GROUP);
             match (rw, xg) {
                 (4, 1) => tile!(4, 1, r),
                 (4, 2) => tile!(4, 2, r),
                 (4, 3) => tile!(4, 3, r),
+                (3, 3) => tile!(3, 3, r),
                 (3, 4) => tile!(3, 4, r),
-                (2, 5) => tile!(2, 5, r),
-                (2, 6) => tile!(2, 6, r),
-                // Single weight rows: the end of a block, or the tiles of 7 to 12 inputs.
+                // Single weight rows: the end of a block.
                 _ => {
                     for r in r..r + rw {
                         match xg {
                             1 => tile!(1, 1, r),
                             2 => tile!(1, 2, r),
                             3 => tile!(1, 3, r),
-                            4 => tile!(1, 4, r),
-                            5 => tile!(1, 5, r),
-                            6 => tile!(1, 6, r),
-                            7 => tile!(1, 7, r),
-                            8 => tile!(1, 8, r),
-                            9 => tile!(1, 9, r),
-                            10 => tile!(1, 10, r),
-                            11 => tile!(1, 11, r),
-                            _ => tile!(1, 12, r),
+                            _ => tile!(1, 4, r),
                         }
                     }
                 }
             }
-            i += xg;
         }
         r += rw;
     }
 }
 
+/// Step `j` of a tile: vector `j` of its weight rows `ws` times the vectors `xs` of its input
+/// rows, added to the accumulators. The shorter side of the tile stays in registers while the
+/// other streams past it: `RW + XG` loads, and `RW · XG + min(RW, XG) + 1` registers (sixteen at
+/// most).
+#[inline(always)]
+fn step<L: Lanes, D: Direct, const RW: usize, const XG: usize>(
+    lanes: L,
+    acc: &mut [[L::V; XG]; RW],
+    ws: &[&[[D; LANES]]; RW],
+    xs: &[[f32; LANES]; XG],
+    j: usize,
+) {
+    if RW <= XG {
+        let wv: [L::V; RW] = std::array::from_fn(|a| D::load(lanes, ws[a][j]));
+        for (g, &xv) in xs.iter().enumerate() {
+            let xv = lanes.load(xv);
+            for (acc, &wv) in acc.iter_mut().zip(&wv) {
+                acc[g] = lanes.mul_add(xv, wv, acc[g]);
+            }
+        }
+    } else {
+        let xv: [L::V; XG] = xs.map(|xv| lanes.load(xv));
+        for (acc, ws) in acc.iter_mut().zip(ws) {
+            let wv = D::load(lanes, ws[j]);
+            for (acc, &xv) in acc.iter_mut().zip(&xv) {
+                *acc = lanes.mul_add(xv, wv, *acc);
+            }
+        }
+    }
+}
+
 /// `XG` input rows (interleaved vectors `xp`, original rows `xt` for the tails) times `RW`
 /// weight rows `w` (each `k` long): `out[a][g]` = w row a · x row g, in the one order of
-/// arithmetic of this module. Meanwhile asks for the weights `ahead`, as far ahead as the tile.
+/// arithmetic of this module. Meanwhile asks for the next tile's rows, the first `RW` rows of
+/// `ahead` (when it has that many).
 #[inline(always)]
 fn dot_tile<L: Lanes, D: Direct, const RW: usize, const XG: usize>(
     lanes: L,
@@ -480,22 +528,25 @@ fn dot_tile<L: Lanes, D: Direct, const RW: usize, const XG: usize>(
 ) -> [[f32; XG]; RW] {
     let body = k / LANES * LANES;
     let steps = body / LANES;
-    let ws: [&[[D; LANES]]; RW] =
-        std::array::from_fn(|a| &pulp::as_arrays::<LANES, D>(&w[a * k..a * k + body]).0[..steps]);
-    let xp = &xp[..steps * XG];
+    // Every slice `steps` long, so that the loop indexes them without checks.
+    fn rows<D: Direct, const RW: usize>(w: &[D], k: usize, steps: usize) -> [&[[D; LANES]]; RW] {
+        std::array::from_fn(|a| &pulp::as_arrays::<LANES, D>(&w[a * k..]).0[..steps])
+    }
+    let ws = rows::<D, RW>(w, k, steps);
+    let xs = &pulp::as_arrays::<XG, [f32; LANES]>(xp).0[..steps];
     let mut acc = [[lanes.zero(); XG]; RW];
-    for (j, xv) in xp.chunks_exact(XG).enumerate() {
-        // Vector j of each of the next tile's rows.
-        for a in 0..RW {
-            if let Some(next) = ahead.get(a * k + j * LANES) {
-                lanes.prefetch(next);
+    if ahead.len() >= RW * k {
+        let next = rows::<D, RW>(ahead, k, steps);
+        for (j, xs) in xs.iter().enumerate() {
+            // Vector j of each of the next tile's rows.
+            for next in &next {
+                lanes.prefetch(&next[j]);
             }
+            step(lanes, &mut acc, &ws, xs, j);
         }
-        for (acc, ws) in acc.iter_mut().zip(&ws) {
-            let wv = D::load(lanes, ws[j]);
-            for (acc, &xv) in acc.iter_mut().zip(xv) {
-                *acc = lanes.mul_add(lanes.load(xv), wv, *acc);
-            }
+    } else {
+        for (j, xs) in xs.iter().enumerate() {
+            step(lanes, &mut acc, &ws, xs, j);
         }
     }
     let mut out = [[0f32; XG]; RW];
@@ -556,6 +607,48 @@ mod tests {
             let simd = rows_times_weight_t_in(Simd::detect(), &x, &w, t, n, k);
             for (a, b) in got.iter().zip(&simd) {
                 assert!((a - b).abs() <= 1e-5 * (1.0 + a.abs()), "t {t}: {a} vs {b}");
+            }
+        }
+    }
+
+    /// Every batch size of the small-batch path (so every tile shape and grouping), on the
+    /// detected and the portable lanes, with a matrix that leaves partial tiles at the end of
+    /// its blocks and a `k mod 8` tail: each row gets bit for bit its result alone, bf16 and f16
+    /// weights their f32 widening, and the products equal the definition.
+    #[test]
+    fn every_batch_size_keeps_the_order_of_arithmetic() {
+        let (n, k) = (71, 45);
+        let w = values(n * k, 5);
+        let b: Vec<bf16> = w.iter().map(|&v| bf16::from_f32(v)).collect();
+        let h: Vec<f16> = w.iter().map(|&v| f16::from_f32(v)).collect();
+        let bw: Vec<f32> = b.iter().map(|v| v.to_f32()).collect();
+        let hw: Vec<f32> = h.iter().map(|v| v.to_f32()).collect();
+        for simd in [Simd::detect(), Simd::Portable] {
+            for t in 1..=16 {
+                let x = values(t * k, t + 7);
+                let got = rows_times_weight_t_in(simd, &x, &w, t, n, k);
+                for i in 0..t {
+                    let xi = &x[i * k..(i + 1) * k];
+                    let alone = rows_times_weight_t_in(simd, xi, &w, 1, n, k);
+                    assert_eq!(got[i * n..(i + 1) * n], alone[..], "t {t}, row {i}");
+                    for j in 0..n {
+                        let want: f64 = (0..k)
+                            .map(|c| f64::from(xi[c]) * f64::from(w[j * k + c]))
+                            .sum();
+                        let g = f64::from(got[i * n + j]);
+                        assert!((g - want).abs() < 1e-4, "t {t} ({i}, {j}): {g} vs {want}");
+                    }
+                }
+                assert_eq!(
+                    rows_times_weight_t_in(simd, &x, &b, t, n, k),
+                    rows_times_weight_t_in(simd, &x, &bw, t, n, k),
+                    "bf16, t {t}"
+                );
+                assert_eq!(
+                    rows_times_weight_t_in(simd, &x, &h, t, n, k),
+                    rows_times_weight_t_in(simd, &x, &hw, t, n, k),
+                    "f16, t {t}"
+                );
             }
         }
     }
