@@ -29,7 +29,11 @@ pub fn run(mut a: AskArgs) -> anyhow::Result<ExitCode> {
         Some(m) => m,
         None => bundled_model()?.to_string_lossy().into_owned(),
     };
-    super::policy::default_for_model(&mut a.steer.policy, &model);
+    // A model's own policy.json was fitted on its own answers: a cascade's answers may be
+    // another model's, a nudged answer is two models' (an explicit --policy still applies).
+    if a.steer.cascade.models.is_none() && a.steer.nudge.nudger.is_none() {
+        super::policy::default_for_model(&mut a.steer.policy, &model);
+    }
     let (scorer, _) = super::policy::scorer(&a.estimators, &a.steer.policy, a.seed)?;
     let model_args = ModelArgs {
         model,
