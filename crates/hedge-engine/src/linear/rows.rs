@@ -43,6 +43,11 @@ const MAX_TILE_ROWS: usize = 4;
 /// loads per step (the fewest for twelve products).
 const MAX_GROUP: usize = 4;
 
+/// Below this many multiply-adds a product runs on the calling thread: waking the pool costs
+/// more than the arithmetic (a 128 × 128 layer of a small draft model is 16 K of them, a few
+/// microseconds).
+const SERIAL_WORK: usize = 1 << 18;
+
 /// f16 rows are widened this many at a time into a per-task buffer (a multiple of every tile's
 /// rows, so that only the end of a block has a partial tile).
 const WIDEN_ROWS: usize = 12;
@@ -86,20 +91,29 @@ fn rows_times_weight_t_in<W: Weight>(
             pieces[b].push(piece);
         }
     }
-    pieces
-        .into_par_iter()
-        .enumerate()
-        .for_each_init(Vec::new, |buf, (b, cols)| {
-            let first = b * block;
-            let rows = cols.first().map_or(0, |c| c.len());
-            simd.run(Block {
-                inputs: &inputs,
-                w: &w[first * k..(first + rows) * k],
-                tile,
-                out: cols,
-                buf,
-            });
+    let run = |buf: &mut Vec<f32>, (b, cols): (usize, Vec<&mut [f32]>)| {
+        let first = b * block;
+        let rows = cols.first().map_or(0, |c| c.len());
+        simd.run(Block {
+            inputs: &inputs,
+            w: &w[first * k..(first + rows) * k],
+            tile,
+            out: cols,
+            buf,
         });
+    };
+    if t * n * k < SERIAL_WORK {
+        let mut buf = Vec::new();
+        pieces
+            .into_iter()
+            .enumerate()
+            .for_each(|piece| run(&mut buf, piece));
+    } else {
+        pieces
+            .into_par_iter()
+            .enumerate()
+            .for_each_init(Vec::new, run);
+    }
     out
 }
 
