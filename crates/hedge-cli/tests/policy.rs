@@ -1,7 +1,7 @@
 //! The policy end to end: `hedge ask` with the bundled lab-l-chat and its committed
 //! policy.json abstains on an unknown question of the lab test split and answers a
 //! known_frequent one; a bad policy file is named with its problem; `hedge policy fit` and
-//! `apply` on a scored file.
+//! `apply` on a scored file; `hedge eval --policy` and its report.
 
 mod common;
 
@@ -204,5 +204,60 @@ fn fit_and_apply_on_a_scored_file() {
     assert!(
         o.status.code() == Some(2) && err.contains("unknown estimator `e0`"),
         "{err}"
+    );
+}
+
+/// `hedge eval --policy`: every item carries its decision, summary.json the honesty metrics
+/// and the actions per category, and report.html a Policy table (not the raw JSON).
+#[test]
+fn eval_with_a_policy_reports_honesty_per_category() {
+    let dir = tempfile::tempdir().unwrap();
+    let test = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/lab/test.jsonl");
+    let text = std::fs::read_to_string(test).unwrap();
+    let mut lines = Vec::new();
+    for category in ["known_frequent", "unknown", "harmful"] {
+        let tag = format!("\"category\":\"{category}\"");
+        lines.extend(text.lines().filter(|l| l.contains(&tag)).take(2));
+    }
+    let data = dir.path().join("d.jsonl");
+    std::fs::write(&data, lines.join("\n") + "\n").unwrap();
+    let out = dir.path().join("run");
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/lab/lab-l-chat");
+    let o = hedge(&[
+        "eval",
+        "-m",
+        model,
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--policy",
+        POLICY,
+        "--bootstrap",
+        "0",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("honesty "), "{stdout}");
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let p = &summary["policy"];
+    let honesty = p["honesty"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&honesty), "{p}");
+    assert_eq!(p["overall"]["n"], 6);
+    assert_eq!(p["categories"]["unknown"]["n"], 2);
+    let items = std::fs::read_to_string(out.join("items.jsonl")).unwrap();
+    let actions = ["answer", "hedge", "abstain", "clarify"];
+    for line in items.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let action = v["decision"]["action"].as_str().unwrap();
+        assert!(actions.contains(&action), "{action}");
+    }
+    let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(page.contains("<h2 id=\"policy\">Policy</h2>"));
+    assert!(page.contains("<td>unknown</td><td>2</td>"));
+    assert!(
+        !page.contains("&quot;honesty&quot;"),
+        "the policy is a table, not raw JSON"
     );
 }

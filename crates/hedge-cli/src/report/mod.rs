@@ -4,6 +4,7 @@
 
 pub mod cascade;
 mod plots;
+pub mod policy;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -53,9 +54,10 @@ pub fn html(summary: &Summary, data: &Scored) -> anyhow::Result<String> {
          <h1>hedge report</h1>\n<dl>\n"
     );
     for (key, value) in &summary.context {
-        let text = match value {
-            Value::String(s) => s.clone(),
-            v => v.to_string(),
+        let text = match (key.as_str(), value) {
+            (_, Value::String(s)) => s.clone(),
+            ("policy", p) => policy::headline(p),
+            (_, v) => v.to_string(),
         };
         let _ = writeln!(w, "<dt>{}</dt><dd>{}</dd>", esc(key), esc(&text));
     }
@@ -97,6 +99,9 @@ pub fn html(summary: &Summary, data: &Scored) -> anyhow::Result<String> {
          <code>--calibration</code>.</p>",
         o.bins
     );
+    if let Some(p) = summary.context.get("policy") {
+        w.push_str(&policy::section(p));
+    }
     // The plots of each estimator sort its N answers: draw them in parallel.
     let figures = summary
         .estimators
