@@ -6,17 +6,16 @@
 //! reader, resume checks and run settings.
 
 use std::collections::BTreeMap;
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use hedge_engine::{Backend, Generation, GenerationRequest, SamplingParams};
 use hedge_steer::cascade::{Curve, DeferralRule, Outcome, RuleSpec};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::{check_settings, done_ids, read_items, unescape, SamplingSettings};
+use super::{check_settings, read_items, resume, unescape, SamplingSettings};
 use crate::args::EvalArgs;
 use crate::commands::cascade::{self as cascade_cli, HeldOut, Threshold};
 use crate::report::cascade::{
@@ -128,31 +127,7 @@ pub(super) fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     check_settings(&a.out, &settings)?;
     let items_path = a.out.join("items.jsonl");
-    let (done, unterminated) = done_ids(&items_path)?;
-    let todo: Vec<_> = items.iter().filter(|i| !done.contains(&i.key)).collect();
-    if items.len() > todo.len() {
-        eprintln!(
-            "resuming: {} of {} items already in {}",
-            items.len() - todo.len(),
-            items.len(),
-            items_path.display()
-        );
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .read(true)
-        .open(&items_path)
-        .with_context(|| format!("opening {}", items_path.display()))?;
-    if unterminated {
-        file.write_all(b"\n")?;
-    }
-    let mut out = BufWriter::new(file);
-    let bar = ProgressBar::new(todo.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} items  {per_sec}  ETA {eta}  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let (todo, mut out, bar) = resume(&items_path, &items)?;
     let mut failed = 0;
     for item in todo {
         let req = GenerationRequest {

@@ -150,6 +150,40 @@ fn read_items(
     Ok((items, bad))
 }
 
+/// The items of `items` not yet answered in `items_path` (saying how many were), the file
+/// opened to append to (and read back at the end), and a progress bar over the rest.
+fn resume<'i>(
+    items_path: &Path,
+    items: &'i [Item],
+) -> anyhow::Result<(Vec<&'i Item>, BufWriter<std::fs::File>, ProgressBar)> {
+    let (done, unterminated) = done_ids(items_path)?;
+    let todo: Vec<&Item> = items.iter().filter(|i| !done.contains(&i.key)).collect();
+    if items.len() > todo.len() {
+        eprintln!(
+            "resuming: {} of {} items already in {}",
+            items.len() - todo.len(),
+            items.len(),
+            items_path.display()
+        );
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(items_path)
+        .with_context(|| format!("opening {}", items_path.display()))?;
+    if unterminated {
+        // A run stopped mid-line: start the next answer on a line of its own.
+        file.write_all(b"\n")?;
+    }
+    let bar = ProgressBar::new(todo.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} items  {per_sec}  ETA {eta}  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    Ok((todo, BufWriter::new(file), bar))
+}
+
 /// The ids already in `items.jsonl`, and whether it ends without a newline.
 fn done_ids(path: &Path) -> anyhow::Result<(HashSet<String>, bool)> {
     let text = match std::fs::read(path) {
@@ -275,33 +309,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     check_settings(&a.out, &settings)?;
     let items_path = a.out.join("items.jsonl");
-    let (done, unterminated) = done_ids(&items_path)?;
-    let todo: Vec<&Item> = items.iter().filter(|i| !done.contains(&i.key)).collect();
-    if items.len() > todo.len() {
-        eprintln!(
-            "resuming: {} of {} items already in {}",
-            items.len() - todo.len(),
-            items.len(),
-            items_path.display()
-        );
-    }
-
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .read(true)
-        .open(&items_path)
-        .with_context(|| format!("opening {}", items_path.display()))?;
-    if unterminated {
-        // A run stopped mid-line: start the next answer on a line of its own.
-        file.write_all(b"\n")?;
-    }
-    let mut out = BufWriter::new(file);
-    let bar = ProgressBar::new(todo.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} items  {per_sec}  ETA {eta}  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let (todo, mut out, bar) = resume(&items_path, &items)?;
     let mut failed = 0;
     for item in todo {
         let req = GenerationRequest {
