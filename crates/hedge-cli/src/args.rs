@@ -250,6 +250,41 @@ pub struct EstimatorArgs {
     pub sampling: SamplingArgs,
 }
 
+/// A multiple-choice question's options, for `choice_risk` (`ask` and `generate`; `eval` and
+/// `score` read them from each data line).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ChoiceArgs {
+    /// For choice_risk: one option of a multiple-choice question; repeat it for each (2 to 26).
+    /// The question is asked again in folktexts' format, the options lettered A, B, …, and
+    /// choice_risk is the positive option's share of the letters' next-token mass.
+    #[arg(long = "option", value_name = "TEXT")]
+    pub options: Vec<String>,
+    /// For choice_risk: the index of the positive option (0: the first --option).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub positive: usize,
+}
+
+impl ChoiceArgs {
+    /// The multiple-choice question, when options were given.
+    ///
+    /// # Errors
+    /// Options that do not make a question, or --positive without them.
+    pub fn choice(&self) -> anyhow::Result<Option<hedge_core::prompts::MultipleChoice>> {
+        if self.options.is_empty() {
+            if self.positive != 0 {
+                anyhow::bail!(
+                    "--positive {}: needs the options (--option TEXT, one each)",
+                    self.positive
+                );
+            }
+            return Ok(None);
+        }
+        hedge_core::prompts::MultipleChoice::new(self.options.clone(), self.positive)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("--option/--positive: {e}"))
+    }
+}
+
 /// Output format.
 #[derive(Args, Debug, Clone)]
 pub struct OutputArgs {
@@ -287,6 +322,8 @@ pub struct AskArgs {
     #[command(flatten)]
     pub estimators: EstimatorArgs,
     #[command(flatten)]
+    pub choice: ChoiceArgs,
+    #[command(flatten)]
     pub steer: SteerArgs,
     #[command(flatten)]
     pub output: OutputArgs,
@@ -321,6 +358,8 @@ pub struct GenerateArgs {
     pub stop: Vec<String>,
     #[command(flatten)]
     pub estimators: EstimatorArgs,
+    #[command(flatten)]
+    pub choice: ChoiceArgs,
     #[command(flatten)]
     pub steer: SteerArgs,
     #[command(flatten)]

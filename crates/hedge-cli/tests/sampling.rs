@@ -664,3 +664,50 @@ fn eval_reads_choice_risk_from_multiple_choice_lines() {
     let r = v["scores"]["choice_risk"].as_f64().unwrap();
     assert!(r > 0.0 && r < 1.0, "{r}");
 }
+
+/// `generate --option … --positive N`: choice_risk on a question given on the command line;
+/// the two options' risks add up to 1, and impossible flags say what is allowed.
+#[test]
+fn generate_reads_choice_risk_from_option_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model(dir.path());
+    let risk = |positive: &str| {
+        let v = ok_json(&hedge(&[
+            "generate",
+            "-m",
+            &model,
+            "--json",
+            "--max-tokens",
+            "3",
+            "-e",
+            "choice_risk",
+            "--option",
+            "no",
+            "--option",
+            "yes",
+            "--positive",
+            positive,
+            "Is the sky blue?",
+        ]));
+        v["scores"]["choice_risk"].as_f64().unwrap()
+    };
+    let (no, yes) = (risk("0"), risk("1"));
+    assert!(no > 0.0 && no < 1.0, "{no}");
+    assert!((no + yes - 1.0).abs() < 1e-9, "{no} + {yes}");
+    for (args, want) in [
+        (
+            vec!["--option", "no", "--option", "yes", "--positive", "2"],
+            "0 to 1",
+        ),
+        (vec!["--option", "only"], "2 to 26"),
+        (vec!["--positive", "1"], "needs the options"),
+    ] {
+        let mut all = vec!["generate", "-m", &model, "-e", "choice_risk"];
+        all.extend(args);
+        all.push("Is the sky blue?");
+        let o = hedge(&all);
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(want), "{err}");
+    }
+}

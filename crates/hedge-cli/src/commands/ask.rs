@@ -63,6 +63,7 @@ pub fn run(mut a: AskArgs) -> anyhow::Result<ExitCode> {
             max_tokens: a.max_tokens,
             stop: Vec::new(),
             estimators: a.estimators,
+            choice: a.choice,
             steer: a.steer,
             output: a.output,
         },

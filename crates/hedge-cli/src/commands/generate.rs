@@ -40,6 +40,7 @@ fn sampling(a: &GenerateArgs) -> SamplingParams {
 
 /// `hedge generate` on a model already loaded (`hedge ask` loads it to read its chat template).
 pub fn run_with(model: &Model, mut scorer: Scorer, a: GenerateArgs) -> anyhow::Result<ExitCode> {
+    let choice = a.choice.choice()?;
     let req = GenerationRequest {
         prompt: a.prompt.clone(),
         chat: a.chat,
@@ -53,7 +54,8 @@ pub fn run_with(model: &Model, mut scorer: Scorer, a: GenerateArgs) -> anyhow::R
     let speculative = super::speculative::last(&a.steer);
     let reward = super::reward::take_note(&a.steer.reward, &gen.text);
     let nudged = super::nudge::take(&a.steer.nudge, &gen);
-    let (scores, gathered) = scorer.score(model, &req, &a.prompt, None, &gen, &mut |_| {})?;
+    let (scores, gathered) =
+        scorer.score(model, &req, &a.prompt, choice.as_ref(), &gen, &mut |_| {})?;
     let policy = super::policy::resolve(&a.steer.policy)?;
     let decision = policy
         .as_ref()
