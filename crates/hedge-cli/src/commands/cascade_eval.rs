@@ -6,7 +6,7 @@
 //! reader, resume checks and run settings.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
@@ -15,7 +15,7 @@ use hedge_steer::cascade::{Curve, DeferralRule, Outcome, RuleSpec};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::{check_settings, read_items, resume, unescape, SamplingSettings};
+use super::{check_settings, read_back, read_items, resume, unescape, SamplingSettings};
 use crate::args::EvalArgs;
 use crate::commands::cascade::{self as cascade_cli, HeldOut, Threshold};
 use crate::report::cascade::{
@@ -178,16 +178,7 @@ pub(super) fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let mut file = out.into_inner().map_err(|e| e.into_error())?;
-    file.seek(SeekFrom::Start(0))?;
-    let mut all = Vec::new();
-    file.read_to_end(&mut all)?;
-    let data = scored::read(all.as_slice(), |b| {
-        eprintln!("{}:{}: {}", items_path.display(), b.line, b.reason);
-    })?;
-    if data.is_empty() {
-        bail!("no item was answered; see the errors above");
-    }
+    let (_, data) = read_back(out, &items_path)?;
     let answered = HeldOut::read(&items_path)?;
     let report = report(
         &answered,

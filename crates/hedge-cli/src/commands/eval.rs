@@ -184,6 +184,28 @@ fn resume<'i>(
     Ok((todo, BufWriter::new(file), bar))
 }
 
+/// Every line of `items.jsonl` (this run's and any earlier run's answers), read back through
+/// the file `out` wrote, and its scored items; bad lines are named.
+///
+/// # Errors
+/// When the file cannot be read, or holds no answered item.
+fn read_back(
+    out: BufWriter<std::fs::File>,
+    items_path: &Path,
+) -> anyhow::Result<(Vec<u8>, scored::Scored)> {
+    let mut file = out.into_inner().map_err(|e| e.into_error())?;
+    file.seek(SeekFrom::Start(0))?;
+    let mut all = Vec::new();
+    file.read_to_end(&mut all)?;
+    let data = scored::read(all.as_slice(), |b| {
+        eprintln!("{}:{}: {}", items_path.display(), b.line, b.reason);
+    })?;
+    if data.is_empty() {
+        bail!("no item was answered; see the errors above");
+    }
+    Ok((all, data))
+}
+
 /// The ids already in `items.jsonl`, and whether it ends without a newline.
 fn done_ids(path: &Path) -> anyhow::Result<(HashSet<String>, bool)> {
     let text = match std::fs::read(path) {
@@ -373,16 +395,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let mut file = out.into_inner().map_err(|e| e.into_error())?;
-    file.seek(SeekFrom::Start(0))?;
-    let mut all = Vec::new();
-    file.read_to_end(&mut all)?;
-    let data = scored::read(all.as_slice(), |b| {
-        eprintln!("{}:{}: {}", items_path.display(), b.line, b.reason);
-    })?;
-    if data.is_empty() {
-        bail!("no item was answered; see the errors above");
-    }
+    let (all, data) = read_back(out, &items_path)?;
     let mut context = Map::new();
     context.insert("model".into(), json!(settings.model));
     context.insert("data".into(), json!(a.data.display().to_string()));
