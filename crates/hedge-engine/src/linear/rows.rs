@@ -14,7 +14,8 @@
 //! traffic of one as far as the cores allow. bf16 weights are widened in registers as they are
 //! loaded (a shift); f16 weights a block of rows at a time by `half` (F16C where the CPU has it).
 //!
-//! The kernels run in AVX2 + FMA registers where the CPU has them, chosen at run time through
+//! The kernels run in AVX-512 registers for four rows or more where the CPU has them (two input
+//! rows to a register: [`pairs`]), else in AVX2 + FMA registers, chosen at run time through
 //! `pulp` (safe target-feature dispatch and prefetch; the crate is already built as part of
 //! candle's `gemm`), and on portable 8-wide arrays elsewhere.
 //!
@@ -24,6 +25,9 @@
 //! pairwise (`l + 4`, `l + 2`, `l + 1`), then the `k mod 8` tail is added in order. So a bf16 or
 //! f16 matrix gives bit for bit the result of its f32 widening, and a row's result does not depend
 //! on which other rows share the batch.
+
+#[cfg(target_arch = "x86_64")]
+mod pairs;
 
 use half::slice::HalfFloatSliceExt;
 use half::{bf16, f16};
@@ -43,6 +47,17 @@ const MAX_TILE_ROWS: usize = 4;
 /// loads per step (the fewest for twelve products).
 const MAX_GROUP: usize = 4;
 
+/// The AVX-512 kernel's tiles (input rows in pairs, sixteen lanes, 32 registers): groups of up to
+/// sixteen inputs (eight pairs, so a decoding batch of up to 16 is one group and each weight tile
+/// is read once for all), and weight rows by pairs in at most 24 accumulators, six rows at most:
+/// six by one to four pairs, four by five or six, three by seven or eight.
+const PAIR_MAX_GROUP: usize = 16;
+const PAIR_ACCUMULATORS: usize = 24;
+const PAIR_MAX_TILE_ROWS: usize = 6;
+
+/// From this many input rows on, the AVX-512 kernel (where the CPU has it).
+const PAIRS_MIN_ROWS: usize = 4;
+
 /// Below this many multiply-adds a product runs on the calling thread: waking the pool costs
 /// more than the arithmetic (a 128 × 128 layer of a small draft model is 16 K of them, a few
 /// microseconds).
@@ -61,7 +76,7 @@ pub(super) fn rows_times_weight_t<W: Weight>(
     n: usize,
     k: usize,
 ) -> Vec<f32> {
-    rows_times_weight_t_in(Simd::detect(), x, w, t, n, k)
+    rows_times_weight_t_in(Simd::detect(t), x, w, t, n, k)
 }
 
 fn rows_times_weight_t_in<W: Weight>(
@@ -76,8 +91,8 @@ fn rows_times_weight_t_in<W: Weight>(
     if t == 0 || n == 0 || k == 0 {
         return out;
     }
-    let tile = Tile::for_inputs(t);
-    let inputs = Inputs::pack(x, t, k, tile);
+    let tile = Tile::for_inputs(t, simd.pairs());
+    let inputs = Inputs::pack(x, k, tile);
     // A few blocks per thread, so that a thread slowed by the machine's other work is helped.
     let threads = rayon::current_num_threads().max(1);
     let block = (n / (threads * 4))
@@ -125,17 +140,41 @@ struct Tile {
     rows: usize,
     t: usize,
     groups: usize,
+    /// Input rows packed two to a 16-lane vector (the AVX-512 kernel).
+    pairs: bool,
 }
 
 impl Tile {
     /// As few groups of at most [`MAX_GROUP`] inputs as will do (so 4 … 16 inputs make groups
     /// of three or four, each step of a group at least nine products), and as many weight rows as
-    /// the accumulators then allow: four rows by one to three inputs, three by four.
-    fn for_inputs(t: usize) -> Self {
-        let groups = t.div_ceil(MAX_GROUP).max(1);
+    /// the accumulators then allow: four rows by one to three inputs, three by four. In pairs,
+    /// groups of up to [`PAIR_MAX_GROUP`] inputs, and as many weight rows as
+    /// [`PAIR_ACCUMULATORS`] allow.
+    fn for_inputs(t: usize, pairs: bool) -> Self {
+        let (max_group, accumulators, max_rows) = if pairs {
+            (PAIR_MAX_GROUP, PAIR_ACCUMULATORS, PAIR_MAX_TILE_ROWS)
+        } else {
+            (MAX_GROUP, TILE_ACCUMULATORS, MAX_TILE_ROWS)
+        };
+        let groups = t.div_ceil(max_group).max(1);
         let largest = t.div_ceil(groups).max(1);
-        let rows = (TILE_ACCUMULATORS / largest).clamp(1, MAX_TILE_ROWS);
-        Tile { rows, t, groups }
+        let per_input = if pairs { largest.div_ceil(2) } else { largest };
+        let rows = (accumulators / per_input).clamp(1, max_rows);
+        Tile {
+            rows,
+            t,
+            groups,
+            pairs,
+        }
+    }
+
+    /// Rows a group of `len` inputs takes in the packed inputs (pairs are padded to whole).
+    fn packed_rows(self, len: usize) -> usize {
+        if self.pairs {
+            len.next_multiple_of(2)
+        } else {
+            len
+        }
     }
 
     /// The groups, as (first input row, rows).
@@ -161,27 +200,37 @@ pub(super) struct Inputs<'a> {
     /// The interleaved vectors from `start` on; the elements before it only align them.
     packed: Vec<f32>,
     start: usize,
+    /// Where each group's vectors start among the packed vectors.
+    group_starts: Vec<usize>,
 }
 
 /// Bytes of a cache line.
 const CACHE_LINE: usize = 64;
 
 impl<'a> Inputs<'a> {
-    fn pack(x: &'a [f32], t: usize, k: usize, tile: Tile) -> Self {
+    fn pack(x: &'a [f32], k: usize, tile: Tile) -> Self {
         let steps = k / LANES;
         let slack = CACHE_LINE / std::mem::size_of::<f32>();
-        let mut packed = vec![0f32; steps * t * LANES + slack];
+        let rows_packed: usize = tile.groups().map(|(_, len)| tile.packed_rows(len)).sum();
+        let mut packed = vec![0f32; steps * rows_packed * LANES + slack];
         let start = packed.as_ptr().align_offset(CACHE_LINE).min(slack);
         let mut dst = packed[start..].chunks_exact_mut(LANES);
+        let mut group_starts = Vec::with_capacity(tile.groups);
+        let mut next = 0;
         for (first, len) in tile.groups() {
+            group_starts.push(next);
+            let width = tile.packed_rows(len);
+            next += width * steps;
             let rows: Vec<&[[f32; LANES]]> = x[first * k..(first + len) * k]
                 .chunks(k)
                 .map(|r| pulp::as_arrays::<LANES, f32>(r).0)
                 .collect();
             for j in 0..steps {
-                // The rows first: zip stops on them without taking a slot it would not fill.
-                for (r, d) in rows.iter().zip(dst.by_ref()) {
-                    d.copy_from_slice(&r[j]);
+                // A missing second row of a pair stays zero.
+                for (r, d) in (0..width).zip(dst.by_ref()) {
+                    if let Some(row) = rows.get(r) {
+                        d.copy_from_slice(&row[j]);
+                    }
                 }
             }
         }
@@ -190,15 +239,21 @@ impl<'a> Inputs<'a> {
             k,
             packed,
             start,
+            group_starts,
         }
     }
 
-    /// Input rows `first..first + len` (a group): their interleaved vectors and their tails.
-    fn group(&self, first: usize, len: usize) -> (&[[f32; LANES]], &[f32]) {
-        let steps = self.k / LANES;
+    /// Group `gi` of input rows `first..first + len`: its interleaved vectors (in pairs, two
+    /// rows' vectors side by side) and its original rows (for the tails).
+    fn group(&self, gi: usize, first: usize, len: usize) -> (&[[f32; LANES]], &[f32]) {
         let vectors = pulp::as_arrays::<LANES, f32>(&self.packed[self.start..]).0;
+        let from = self.group_starts[gi];
+        let to = self.group_starts.get(gi + 1).copied();
         (
-            &vectors[first * steps..(first + len) * steps],
+            match to {
+                Some(to) => &vectors[from..to],
+                None => &vectors[from..],
+            },
             &self.x[first * self.k..(first + len) * self.k],
         )
     }
@@ -218,21 +273,57 @@ pub(super) struct Block<'a, W> {
 #[derive(Clone, Copy)]
 enum Simd {
     #[cfg(target_arch = "x86_64")]
+    Avx512(pulp::x86::V4),
+    #[cfg(target_arch = "x86_64")]
     Avx2(pulp::x86::V3),
     Portable,
 }
 
 impl Simd {
-    fn detect() -> Self {
+    /// The widest the CPU has for `t` input rows: AVX-512 from [`PAIRS_MIN_ROWS`] rows on
+    /// (below, sixteen lanes would hold a single row's products and gain nothing on a product
+    /// bound by memory), then AVX2 + FMA, then portable arrays.
+    fn detect(t: usize) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if t >= PAIRS_MIN_ROWS {
+            if let Some(v4) = pulp::x86::V4::try_new() {
+                return Simd::Avx512(v4);
+            }
+        }
         #[cfg(target_arch = "x86_64")]
         if let Some(v3) = pulp::x86::V3::try_new() {
             return Simd::Avx2(v3);
         }
+        let _ = t;
         Simd::Portable
+    }
+
+    /// Every kernel this CPU can run, the portable one last.
+    #[cfg(test)]
+    fn available() -> Vec<Simd> {
+        let mut all = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            all.extend(pulp::x86::V4::try_new().map(Simd::Avx512));
+            all.extend(pulp::x86::V3::try_new().map(Simd::Avx2));
+        }
+        all.push(Simd::Portable);
+        all
+    }
+
+    /// Whether the kernel takes its input rows in pairs.
+    fn pairs(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512(_) => true,
+            _ => false,
+        }
     }
 
     fn run<W: Weight>(self, block: Block<'_, W>) {
         match self {
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512(v4) => v4.vectorize(pairs::InPairs { v4, block }),
             #[cfg(target_arch = "x86_64")]
             Simd::Avx2(v3) => v3.vectorize(InLanes { lanes: v3, block }),
             Simd::Portable => W::multiply(Portable, block),
@@ -390,6 +481,8 @@ impl Direct for u16 {
 /// A weight dtype: how a block of its rows reaches the kernels.
 pub(super) trait Weight: Copy + Send + Sync {
     fn multiply<L: Lanes>(lanes: L, block: Block<'_, Self>);
+    #[cfg(target_arch = "x86_64")]
+    fn multiply_pairs(v4: pulp::x86::V4, block: Block<'_, Self>);
 }
 
 impl Weight for f32 {
@@ -397,6 +490,13 @@ impl Weight for f32 {
     fn multiply<L: Lanes>(lanes: L, b: Block<'_, f32>) {
         let mut out = b.out;
         multiply_rows(lanes, b.inputs, b.w, b.tile, &mut out, 0);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn multiply_pairs(v4: pulp::x86::V4, b: Block<'_, f32>) {
+        let mut out = b.out;
+        pairs::multiply_rows(v4, b.inputs, b.w, b.tile, &mut out, 0);
     }
 }
 
@@ -406,32 +506,59 @@ impl Weight for bf16 {
         let mut out = b.out;
         multiply_rows(lanes, b.inputs, b.w.reinterpret_cast(), b.tile, &mut out, 0);
     }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn multiply_pairs(v4: pulp::x86::V4, b: Block<'_, bf16>) {
+        let mut out = b.out;
+        let w: &[u16] = b.w.reinterpret_cast();
+        pairs::multiply_rows(v4, b.inputs, w, b.tile, &mut out, 0);
+    }
 }
 
 impl Weight for f16 {
     #[inline(always)]
     fn multiply<L: Lanes>(lanes: L, b: Block<'_, f16>) {
-        let Block {
-            inputs,
-            w,
-            tile,
-            mut out,
-            buf,
-        } = b;
-        let k = inputs.k;
-        let rows = out.first().map_or(0, |o| o.len());
-        debug_assert_eq!(WIDEN_ROWS % tile.rows, 0);
-        let mut r = 0;
-        while r < rows {
-            let m = WIDEN_ROWS.min(rows - r);
-            if buf.len() < m * k {
-                buf.resize(m * k, 0.0);
-            }
-            let wide = &mut buf[..m * k];
-            w[r * k..(r + m) * k].convert_to_f32_slice(wide);
-            multiply_rows(lanes, inputs, wide, tile, &mut out, r);
-            r += m;
+        let (inputs, tile) = (b.inputs, b.tile);
+        widened(b, |wide, out, r| {
+            multiply_rows(lanes, inputs, wide, tile, out, r)
+        });
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn multiply_pairs(v4: pulp::x86::V4, b: Block<'_, f16>) {
+        let (inputs, tile) = (b.inputs, b.tile);
+        widened(b, |wide, out, r| {
+            pairs::multiply_rows(v4, inputs, wide, tile, out, r)
+        });
+    }
+}
+
+/// An f16 block widened [`WIDEN_ROWS`] rows at a time into the task's buffer: `multiply(rows in
+/// f32, out, index of their first row)` for each piece.
+#[inline(always)]
+fn widened(b: Block<'_, f16>, mut multiply: impl FnMut(&[f32], &mut [&mut [f32]], usize)) {
+    let Block {
+        inputs,
+        w,
+        tile,
+        mut out,
+        buf,
+    } = b;
+    let k = inputs.k;
+    let rows = out.first().map_or(0, |o| o.len());
+    debug_assert_eq!(WIDEN_ROWS % tile.rows, 0);
+    let mut r = 0;
+    while r < rows {
+        let m = WIDEN_ROWS.min(rows - r);
+        if buf.len() < m * k {
+            buf.resize(m * k, 0.0);
         }
+        let wide = &mut buf[..m * k];
+        w[r * k..(r + m) * k].convert_to_f32_slice(wide);
+        multiply(wide, &mut out, r);
+        r += m;
     }
 }
 
@@ -454,17 +581,18 @@ fn multiply_rows<L: Lanes, D: Direct>(
     while r < rows {
         // A tile of weight rows, or single rows at the end of the block.
         let rw = tile.rows.min(rows - r);
-        for (i, xg) in tile.groups() {
-            let (xp, xt) = inputs.group(i, xg);
+        for (gi, (i, xg)) in tile.groups().enumerate() {
+            let (xp, xt) = inputs.group(gi, i, xg);
+            let ask = Ask {
+                first: gi,
+                every: tile.groups,
+            };
             macro_rules! tile {
                 ($rw:literal, $xg:literal, $r:expr) => {{
                     let r = $r;
                     let wr = &w[r * k..(r + $rw) * k];
-                    let ahead = match i {
-                        0 => w.get((r + $rw) * k..).unwrap_or(&[]),
-                        _ => &[],
-                    };
-                    let res = dot_tile::<L, D, $rw, $xg>(lanes, xp, xt, wr, ahead, k);
+                    let ahead = w.get((r + $rw) * k..).unwrap_or(&[]);
+                    let res = dot_tile::<L, D, $rw, $xg>(lanes, xp, xt, wr, ahead, ask, k);
                     for (a, res) in res.iter().enumerate() {
                         for (g, &v) in res.iter().enumerate() {
                             out[i + g][col0 + r + a] = v;
@@ -494,6 +622,14 @@ fn multiply_rows<L: Lanes, D: Direct>(
         }
         r += rw;
     }
+}
+
+/// Which vectors of the next tile a group asks the memory for: `first`, `first + every`, … (the
+/// groups of a tile share the asking, so that the memory works while every group runs).
+#[derive(Clone, Copy)]
+struct Ask {
+    first: usize,
+    every: usize,
 }
 
 /// Step `j` of a tile: vector `j` of its weight rows `ws` times the vectors `xs` of its input
@@ -538,6 +674,7 @@ fn dot_tile<L: Lanes, D: Direct, const RW: usize, const XG: usize>(
     xt: &[f32],
     w: &[D],
     ahead: &[D],
+    ask: Ask,
     k: usize,
 ) -> [[f32; XG]; RW] {
     let body = k / LANES * LANES;
@@ -551,11 +688,16 @@ fn dot_tile<L: Lanes, D: Direct, const RW: usize, const XG: usize>(
     let mut acc = [[lanes.zero(); XG]; RW];
     if ahead.len() >= RW * k {
         let next = rows::<D, RW>(ahead, k, steps);
+        let mut wait = ask.first;
         for (j, xs) in xs.iter().enumerate() {
-            // Vector j of each of the next tile's rows.
-            for next in &next {
-                lanes.prefetch(&next[j]);
+            // Vector j of each of the next tile's rows, in one group of every `ask.every`.
+            if wait == 0 {
+                for next in &next {
+                    lanes.prefetch(&next[j]);
+                }
+                wait = ask.every;
             }
+            wait -= 1;
             step(lanes, &mut acc, &ws, xs, j);
         }
     } else {
@@ -618,7 +760,7 @@ mod tests {
                 let alone = rows_times_weight_t_in(p, &x[i * k..(i + 1) * k], &w, 1, n, k);
                 assert_eq!(got[i * n..(i + 1) * n], alone[..], "t {t}, row {i}");
             }
-            let simd = rows_times_weight_t_in(Simd::detect(), &x, &w, t, n, k);
+            let simd = rows_times_weight_t_in(Simd::detect(t), &x, &w, t, n, k);
             for (a, b) in got.iter().zip(&simd) {
                 assert!((a - b).abs() <= 1e-5 * (1.0 + a.abs()), "t {t}: {a} vs {b}");
             }
@@ -637,7 +779,7 @@ mod tests {
         let h: Vec<f16> = w.iter().map(|&v| f16::from_f32(v)).collect();
         let bw: Vec<f32> = b.iter().map(|v| v.to_f32()).collect();
         let hw: Vec<f32> = h.iter().map(|v| v.to_f32()).collect();
-        for simd in [Simd::detect(), Simd::Portable] {
+        for simd in Simd::available() {
             for t in 1..=16 {
                 let x = values(t * k, t + 7);
                 let got = rows_times_weight_t_in(simd, &x, &w, t, n, k);
@@ -663,6 +805,39 @@ mod tests {
                     rows_times_weight_t_in(simd, &x, &hw, t, n, k),
                     "f16, t {t}"
                 );
+            }
+        }
+    }
+
+    /// The kernels that fuse the multiply-add (AVX-512 with its rows in pairs, AVX2) give the same
+    /// bits for every batch size and weight dtype, so a run's numbers do not depend on the CPU's
+    /// widest vectors; the products are long enough for several tiles per task.
+    #[test]
+    fn fused_kernels_agree_bit_for_bit() {
+        let fused: Vec<Simd> = Simd::available()
+            .into_iter()
+            .filter(|s| !matches!(s, Simd::Portable))
+            .collect();
+        let (n, k) = (301, 203);
+        let w = values(n * k, 9);
+        let b: Vec<bf16> = w.iter().map(|&v| bf16::from_f32(v)).collect();
+        let h: Vec<f16> = w.iter().map(|&v| f16::from_f32(v)).collect();
+        for t in 1..=16 {
+            let x = values(t * k, 3 * t);
+            let f32s: Vec<Vec<f32>> = fused
+                .iter()
+                .map(|&s| rows_times_weight_t_in(s, &x, &w, t, n, k))
+                .collect();
+            let bf16s: Vec<Vec<f32>> = fused
+                .iter()
+                .map(|&s| rows_times_weight_t_in(s, &x, &b, t, n, k))
+                .collect();
+            let f16s: Vec<Vec<f32>> = fused
+                .iter()
+                .map(|&s| rows_times_weight_t_in(s, &x, &h, t, n, k))
+                .collect();
+            for results in [f32s, bf16s, f16s] {
+                assert!(results.windows(2).all(|p| p[0] == p[1]), "t {t}");
             }
         }
     }

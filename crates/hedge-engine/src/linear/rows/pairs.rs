@@ -1,0 +1,211 @@
+//! The AVX-512 kernel of [`super`]: a 16-lane register holds the 8-lane accumulators of two input
+//! rows side by side (the inputs are packed in pairs, each weight vector is broadcast to both
+//! halves), so one fused multiply-add does the work of two AVX2 ones, and every lane does
+//! exactly what its AVX2 lane does: the results are bit for bit the AVX2 kernel's. With 32
+//! registers a tile of up to six weight rows multiplies all the rows of a decoding batch (up to
+//! sixteen) in one pass, so each weight vector is loaded once per step, not once per group.
+
+use std::arch::x86_64::{__m128i, __m512};
+
+use pulp::x86::V4;
+
+use super::{Ask, Block, Direct, Inputs, Lanes, Tile, Weight, LANES};
+
+/// A pair of 8-vectors: two input rows' vector `j` side by side, as the kernel loads them.
+type Pair = [[f32; LANES]; 2];
+
+/// A block run with AVX-512, as a function object that `pulp` compiles with the target's
+/// features enabled.
+pub(super) struct InPairs<'a, W> {
+    pub v4: V4,
+    pub block: Block<'a, W>,
+}
+
+impl<W: Weight> pulp::NullaryFnOnce for InPairs<'_, W> {
+    type Output = ();
+
+    #[inline(always)]
+    fn call(self) {
+        W::multiply_pairs(self.v4, self.block)
+    }
+}
+
+/// A weight element broadcast as an 8-vector to both halves of a 16-lane register.
+pub(super) trait Broadcast: Direct {
+    fn broadcast(v4: V4, a: [Self; LANES]) -> __m512;
+}
+
+impl Broadcast for f32 {
+    #[inline(always)]
+    fn broadcast(v4: V4, a: [f32; LANES]) -> __m512 {
+        v4.avx512dq._mm512_broadcast_f32x8(pulp::bytemuck::cast(a))
+    }
+}
+
+impl Broadcast for u16 {
+    /// bf16 bits: both halves of a 256-bit register, widened to 32 bits and shifted high.
+    #[inline(always)]
+    fn broadcast(v4: V4, a: [u16; LANES]) -> __m512 {
+        let half: __m128i = pulp::bytemuck::cast(a);
+        let both = v4.avx2._mm256_broadcastsi128_si256(half);
+        let wide = v4.avx512f._mm512_cvtepu16_epi32(both);
+        v4.avx512f
+            ._mm512_castsi512_ps(v4.avx512f._mm512_slli_epi32::<16>(wide))
+    }
+}
+
+/// [`super::multiply_rows`] with the input rows in pairs: weight rows `w` (each `k` long) times
+/// every input row; weight row `j` of `w` writes column `col0 + j` of each `out[i]`.
+#[inline(always)]
+pub(super) fn multiply_rows<D: Broadcast>(
+    v4: V4,
+    inputs: &Inputs<'_>,
+    w: &[D],
+    tile: Tile,
+    out: &mut [&mut [f32]],
+    col0: usize,
+) {
+    let k = inputs.k;
+    let rows = w.len() / k.max(1);
+    let mut r = 0;
+    while r < rows {
+        let rw = tile.rows.min(rows - r);
+        for (gi, (i, xg)) in tile.groups().enumerate() {
+            let (xp, xt) = inputs.group(gi, i, xg);
+            let xp = pulp::as_arrays::<2, [f32; LANES]>(xp).0;
+            let ask = Ask {
+                first: gi,
+                every: tile.groups,
+            };
+            macro_rules! tile {
+                ($rw:literal, $xp:literal, $r:expr) => {{
+                    let r = $r;
+                    let wr = &w[r * k..(r + $rw) * k];
+                    let ahead = w.get((r + $rw) * k..).unwrap_or(&[]);
+                    let res = dot_tile::<D, $rw, $xp>(v4, xp, xt, xg, wr, ahead, ask, k);
+                    for (a, res) in res.iter().enumerate() {
+                        for (g, &v) in res.iter().take(xg).enumerate() {
+                            out[i + g][col0 + r + a] = v;
+                        }
+                    }
+                }};
+            }
+            match (rw, xg.div_ceil(2)) {
+                (6, 1) => tile!(6, 1, r),
+                (6, 2) => tile!(6, 2, r),
+                (6, 3) => tile!(6, 3, r),
+                (6, 4) => tile!(6, 4, r),
+                (4, 5) => tile!(4, 5, r),
+                (4, 6) => tile!(4, 6, r),
+                (3, 7) => tile!(3, 7, r),
+                (3, 8) => tile!(3, 8, r),
+                // Single weight rows: the end of a block.
+                (_, xp) => {
+                    debug_assert!(xp <= 8);
+                    for r in r..r + rw {
+                        match xp {
+                            1 => tile!(1, 1, r),
+                            2 => tile!(1, 2, r),
+                            3 => tile!(1, 3, r),
+                            4 => tile!(1, 4, r),
+                            5 => tile!(1, 5, r),
+                            6 => tile!(1, 6, r),
+                            7 => tile!(1, 7, r),
+                            _ => tile!(1, 8, r),
+                        }
+                    }
+                }
+            }
+        }
+        r += rw;
+    }
+}
+
+/// Step `j` of a tile: vector `j` of its `RW` weight rows times its `XP` input pairs, added to
+/// the accumulators. The shorter side stays in registers while the other streams past it.
+#[inline(always)]
+fn step<D: Broadcast, const RW: usize, const XP: usize>(
+    v4: V4,
+    acc: &mut [[__m512; XP]; RW],
+    ws: &[&[[D; LANES]]; RW],
+    xs: &[Pair; XP],
+    j: usize,
+) {
+    let fma = |x, w, a| v4.avx512f._mm512_fmadd_ps(x, w, a);
+    if RW <= XP {
+        let wv: [__m512; RW] = std::array::from_fn(|a| D::broadcast(v4, ws[a][j]));
+        for (p, &x) in xs.iter().enumerate() {
+            let xv: __m512 = pulp::bytemuck::cast(x);
+            for (acc, &wv) in acc.iter_mut().zip(&wv) {
+                acc[p] = fma(xv, wv, acc[p]);
+            }
+        }
+    } else {
+        let xv: [__m512; XP] = xs.map(pulp::bytemuck::cast);
+        for (acc, ws) in acc.iter_mut().zip(ws) {
+            let wv = D::broadcast(v4, ws[j]);
+            for (acc, &xv) in acc.iter_mut().zip(&xv) {
+                *acc = fma(xv, wv, *acc);
+            }
+        }
+    }
+}
+
+/// `xg` input rows (pairs of interleaved vectors `xp`, original rows `xt` for the tails) times
+/// `RW` weight rows `w` (each `k` long): `out[a][g]` = w row a · x row g for g < xg, in the one
+/// order of arithmetic of [`super`]. Meanwhile asks for the next tile's rows, the first `RW` rows
+/// of `ahead` (when it has that many).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn dot_tile<D: Broadcast, const RW: usize, const XP: usize>(
+    v4: V4,
+    xp: &[Pair],
+    xt: &[f32],
+    xg: usize,
+    w: &[D],
+    ahead: &[D],
+    ask: Ask,
+    k: usize,
+) -> [[f32; 2 * LANES]; RW] {
+    let body = k / LANES * LANES;
+    let steps = body / LANES;
+    fn rows<D: Direct, const RW: usize>(w: &[D], k: usize, steps: usize) -> [&[[D; LANES]]; RW] {
+        std::array::from_fn(|a| &pulp::as_arrays::<LANES, D>(&w[a * k..]).0[..steps])
+    }
+    let ws = rows::<D, RW>(w, k, steps);
+    let xs = &pulp::as_arrays::<XP, Pair>(xp).0[..steps];
+    let zero = v4.avx512f._mm512_setzero_ps();
+    let mut acc = [[zero; XP]; RW];
+    if ahead.len() >= RW * k {
+        let next = rows::<D, RW>(ahead, k, steps);
+        let mut wait = ask.first;
+        for (j, xs) in xs.iter().enumerate() {
+            if wait == 0 {
+                for next in &next {
+                    (*v4).prefetch(&next[j]);
+                }
+                wait = ask.every;
+            }
+            wait -= 1;
+            step(v4, &mut acc, &ws, xs, j);
+        }
+    } else {
+        for (j, xs) in xs.iter().enumerate() {
+            step(v4, &mut acc, &ws, xs, j);
+        }
+    }
+    // Output (a, g) is half g % 2 of accumulator (a, g / 2).
+    let mut out = [[0f32; 2 * LANES]; RW];
+    for (a, (out, acc)) in out.iter_mut().zip(acc).enumerate() {
+        for (g, out) in out.iter_mut().enumerate().take(xg.min(2 * XP)) {
+            let both: [f32; 2 * LANES] = pulp::bytemuck::cast(acc[g / 2]);
+            let l = &both[(g % 2) * LANES..(g % 2 + 1) * LANES];
+            let tail = xt[g * k + body..(g + 1) * k]
+                .iter()
+                .zip(&w[a * k + body..(a + 1) * k])
+                .fold(0f32, |s, (&xv, &wv)| xv.mul_add(wv.to_f32(), s));
+            *out = (((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]))) + tail;
+        }
+    }
+    out
+}
