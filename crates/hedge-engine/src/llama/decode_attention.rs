@@ -74,6 +74,7 @@ pub(super) fn attend_one_token(
     }
     let scale = 1.0 / (hd as f32).sqrt();
     let mut out = vec![0f32; q.len()];
+    let arch = pulp::Arch::new();
     // One task per (sequence, kv head): the n_rep query heads that share its keys and values.
     out.par_chunks_mut(n_rep * hd)
         .zip(q.par_chunks(n_rep * hd))
@@ -81,10 +82,17 @@ pub(super) fn attend_one_token(
         .for_each_init(Vec::new, |scores, (task, (out, q))| {
             let (seq, g) = (task / kvh, task % kvh);
             let (keys, values) = (&views[2 * seq], &views[2 * seq + 1]);
-            let first = seqs[seq].first_visible.min(keys.len);
-            for (out, q) in out.chunks_exact_mut(hd).zip(q.chunks_exact(hd)) {
-                attend_head(q, keys, values, g, first, scale, scores, out);
-            }
+            arch.dispatch(KvGroup {
+                q,
+                keys,
+                values,
+                g,
+                hd,
+                first: seqs[seq].first_visible.min(keys.len),
+                scale,
+                scores,
+                out,
+            });
         });
     Ok(Some(out))
 }
@@ -105,50 +113,81 @@ impl View<'_> {
     }
 }
 
-/// One query head over positions `first..len` of kv head `g`, into `out`.
-#[allow(clippy::too_many_arguments)]
-fn attend_head(
-    q: &[f32],
-    keys: &View<'_>,
-    values: &View<'_>,
+/// The query heads `q` (`n_rep · head_dim`) that share kv head `g`, over its positions
+/// `first..len`, into `out` (same shape as `q`): each key and value row is read once for all of
+/// them, in the widest vectors the CPU has.
+struct KvGroup<'a> {
+    q: &'a [f32],
+    keys: &'a View<'a>,
+    values: &'a View<'a>,
     g: usize,
+    hd: usize,
     first: usize,
     scale: f32,
-    scores: &mut Vec<f32>,
-    out: &mut [f32],
-) {
-    let hd = q.len();
-    scores.clear();
-    scores.extend((first..keys.len).map(|p| dot(q, keys.row(g, p, hd)) * scale));
-    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0f32;
-    for s in scores.iter_mut() {
-        *s = (*s - max).exp();
-        sum += *s;
-    }
-    out.fill(0.0);
-    for (p, &s) in (first..values.len).zip(scores.iter()) {
-        let weight = s / sum;
-        for (o, &v) in out.iter_mut().zip(values.row(g, p, hd)) {
-            *o += weight * v;
-        }
-    }
+    scores: &'a mut Vec<f32>,
+    out: &'a mut [f32],
 }
 
-/// `a · b` in eight independent lanes (vectorised by the compiler).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            lanes[l] += x[l] * y[l];
+impl pulp::WithSimd for KvGroup<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, simd: S) {
+        let KvGroup {
+            q,
+            keys,
+            values,
+            g,
+            hd,
+            first,
+            scale,
+            scores,
+            out,
+        } = self;
+        let n_rep = q.len() / hd.max(1);
+        let len = keys.len.saturating_sub(first);
+        scores.clear();
+        scores.resize(n_rep * len, 0.0);
+        // Scores q·k / √d, position-major so that each key row is loaded once.
+        for (i, p) in (first..keys.len).enumerate() {
+            let (kv, kt) = S::as_simd_f32s(keys.row(g, p, hd));
+            for (r, q) in q.chunks_exact(hd).enumerate() {
+                let (qv, qt) = S::as_simd_f32s(q);
+                let mut acc = simd.splat_f32s(0.0);
+                for (&a, &b) in qv.iter().zip(kv) {
+                    acc = simd.mul_add_f32s(a, b, acc);
+                }
+                let tail: f32 = qt.iter().zip(kt).map(|(a, b)| a * b).sum();
+                scores[r * len + i] = (simd.reduce_sum_f32s(acc) + tail) * scale;
+            }
+        }
+        // A softmax per head, the maximum subtracted.
+        for head in scores.chunks_exact_mut(len.max(1)) {
+            let max = head.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0f32;
+            for s in head.iter_mut() {
+                *s = (*s - max).exp();
+                sum += *s;
+            }
+            for s in head.iter_mut() {
+                *s /= sum;
+            }
+        }
+        // The probability-weighted sum of the values, each value row loaded once.
+        out.fill(0.0);
+        for (i, p) in (first..values.len).enumerate() {
+            let (vv, vt) = S::as_simd_f32s(values.row(g, p, hd));
+            for (r, o) in out.chunks_exact_mut(hd).enumerate() {
+                let weight = scores[r * len + i];
+                let w = simd.splat_f32s(weight);
+                let (ov, ot) = S::as_mut_simd_f32s(o);
+                for (o, &v) in ov.iter_mut().zip(vv) {
+                    *o = simd.mul_add_f32s(w, v, *o);
+                }
+                for (o, &v) in ot.iter_mut().zip(vt) {
+                    *o += weight * v;
+                }
+            }
         }
     }
-    lanes.iter().sum::<f32>() + tail
 }
