@@ -5,11 +5,11 @@
 //! registers a tile of up to six weight rows multiplies all the rows of a decoding batch (up to
 //! sixteen) in one pass, so each weight vector is loaded once per step, not once per group.
 
-use std::arch::x86_64::{__m128i, __m512};
+use std::arch::x86_64::{__m128i, __m512, _MM_HINT_T0};
 
 use pulp::x86::V4;
 
-use super::{Ask, Block, Direct, Inputs, Lanes, Tile, Weight, LANES};
+use super::{Ask, Block, Direct, Inputs, Tile, Weight, CACHE_LINE, LANES};
 
 /// A pair of 8-vectors: two input rows' vector `j` side by side, as the kernel loads them.
 type Pair = [[f32; LANES]; 2];
@@ -174,25 +174,28 @@ fn dot_tile<D: Broadcast, const RW: usize, const XP: usize>(
     }
     let ws = rows::<D, RW>(w, k, steps);
     let xs = &pulp::as_arrays::<XP, Pair>(xp).0[..steps];
+    // Lets the compiler drop the bounds checks of `ws[a][j]` below.
+    assert!(ws.iter().all(|w| w.len() == xs.len()));
     let zero = v4.avx512f._mm512_setzero_ps();
     let mut acc = [[zero; XP]; RW];
-    if ahead.len() >= RW * k {
-        let next = rows::<D, RW>(ahead, k, steps);
-        let mut wait = ask.first;
-        for (j, xs) in xs.iter().enumerate() {
+    // The next tile's rows, asked for a cache line at a time: the lines of vectors `line · (first
+    // + every · m)`, … (a pointer past the slice is never read, only named to the prefetcher).
+    let next: Option<[*const D; RW]> =
+        (ahead.len() >= RW * k).then(|| std::array::from_fn(|a| ahead[a * k..].as_ptr()));
+    let line = (CACHE_LINE / std::mem::size_of::<[D; LANES]>()).max(1);
+    let mut wait = ask.first * line;
+    for (j, xs) in xs.iter().enumerate() {
+        if let Some(next) = &next {
             if wait == 0 {
-                for next in &next {
-                    (*v4).prefetch(&next[j]);
+                for &row in next {
+                    v4.sse
+                        ._mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(j * LANES).cast::<i8>());
                 }
-                wait = ask.every;
+                wait = ask.every * line;
             }
             wait -= 1;
-            step(v4, &mut acc, &ws, xs, j);
         }
-    } else {
-        for (j, xs) in xs.iter().enumerate() {
-            step(v4, &mut acc, &ws, xs, j);
-        }
+        step(v4, &mut acc, &ws, xs, j);
     }
     // Output (a, g) is half g % 2 of accumulator (a, g / 2).
     let mut out = [[0f32; 2 * LANES]; RW];
