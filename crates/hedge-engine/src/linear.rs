@@ -28,6 +28,8 @@ const GEMV_MAX_ROWS: usize = 16;
 pub(crate) struct Linear {
     weight: Tensor,
     bias: Option<Tensor>,
+    /// Small-batch products of fewer multiply-adds run on the calling thread.
+    serial_work: usize,
 }
 
 impl Linear {
@@ -39,11 +41,27 @@ impl Linear {
         } else {
             None
         };
-        Ok(Self { weight, bias })
+        Ok(Self::from_weights(weight, bias))
     }
 
     pub(crate) fn from_weights(weight: Tensor, bias: Option<Tensor>) -> Self {
-        Self { weight, bias }
+        Self {
+            weight,
+            bias,
+            serial_work: rows::SERIAL_WORK,
+        }
+    }
+
+    /// Bytes of the weight matrix.
+    pub(crate) fn weight_bytes(&self) -> usize {
+        self.weight.elem_count() * self.weight.dtype().size_in_bytes()
+    }
+
+    /// Tells the layer that its model's weights all stay in the caches: small-batch products
+    /// then run on the calling thread up to a larger size (they are bound by arithmetic and by
+    /// waking the thread pool, not by memory).
+    pub(crate) fn set_in_cache(&mut self) {
+        self.serial_work = rows::SERIAL_WORK_IN_CACHE;
     }
 
     /// Stacks the output rows of several layers that read the same input into one layer, so
@@ -75,7 +93,15 @@ impl Linear {
         } else {
             None
         };
-        Ok(Some(Linear { weight, bias }))
+        Ok(Some(Linear {
+            weight,
+            bias,
+            serial_work: parts
+                .iter()
+                .map(|l| l.serial_work)
+                .max()
+                .unwrap_or(rows::SERIAL_WORK),
+        }))
     }
 
     pub(crate) fn out_dim(&self) -> Result<usize> {
@@ -93,8 +119,12 @@ impl Linear {
             && !x.track_op()
             && !self.weight.is_variable();
         let y = if small {
-            x.contiguous()?
-                .apply_op2_no_bwd(&self.weight, &RowsTimesWeightT)?
+            x.contiguous()?.apply_op2_no_bwd(
+                &self.weight,
+                &RowsTimesWeightT {
+                    serial_work: self.serial_work,
+                },
+            )?
         } else if w_dtype == x.dtype() {
             x.matmul(&self.weight.t()?)?
         } else {
@@ -109,7 +139,9 @@ impl Linear {
 }
 
 /// x `(T, in)` f32 times Wᵀ for W `(out, in)` in f32, bf16 or f16, both contiguous on the CPU.
-struct RowsTimesWeightT;
+struct RowsTimesWeightT {
+    serial_work: usize,
+}
 
 impl CustomOp2 for RowsTimesWeightT {
     fn name(&self) -> &'static str {
@@ -137,9 +169,15 @@ impl CustomOp2 for RowsTimesWeightT {
         }
         let x = &x[xs..xe];
         let out = match s2 {
-            CpuStorage::F32(w) => rows::rows_times_weight_t(x, &w[ws..we], t, n, k),
-            CpuStorage::BF16(w) => rows::rows_times_weight_t(x, &w[ws..we], t, n, k),
-            CpuStorage::F16(w) => rows::rows_times_weight_t(x, &w[ws..we], t, n, k),
+            CpuStorage::F32(w) => {
+                rows::rows_times_weight_t(x, &w[ws..we], (t, n, k), self.serial_work)
+            }
+            CpuStorage::BF16(w) => {
+                rows::rows_times_weight_t(x, &w[ws..we], (t, n, k), self.serial_work)
+            }
+            CpuStorage::F16(w) => {
+                rows::rows_times_weight_t(x, &w[ws..we], (t, n, k), self.serial_work)
+            }
             other => candle_core::bail!(
                 "rows-times-weight-t: weights must be f32, bf16 or f16, not {:?}",
                 other.dtype()

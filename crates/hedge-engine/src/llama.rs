@@ -55,6 +55,13 @@ impl Projections {
         })
     }
 
+    fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        match self {
+            Projections::Separate(parts) => parts.iter_mut().collect(),
+            Projections::Fused { all, .. } => vec![all],
+        }
+    }
+
     fn forward(&self, x: &Tensor) -> Result<Vec<Tensor>> {
         match self {
             Projections::Separate(parts) => parts.iter().map(|l| l.forward(x)).collect(),
@@ -169,9 +176,11 @@ impl Attention {
             .reshape((t, h * hd))?)
     }
 
-    /// Decoding: one new token per sequence, every sequence with a cache, f32 on the CPU. Appends
-    /// each token's key and value, then attends for all sequences in one pass
-    /// ([`decode_attention`]); `None` (nothing appended) for any other batch.
+    /// Decoding: up to [`DECODE_MAX_TOKENS`] new tokens per sequence (one when sampling, a
+    /// draft's γ + 1 when verifying), every sequence with a cache, f32 on the CPU. Appends each
+    /// token's key and value, then attends for every token in one pass ([`decode_attention`]),
+    /// each over the positions up to its own: a token's output is the same whether it came alone
+    /// or in a block. `None` (nothing appended) for any other batch.
     fn decode_step(
         &self,
         q: &Tensor,
@@ -181,7 +190,9 @@ impl Attention {
         caches: &mut [Option<&mut KvCache>],
         layer: usize,
     ) -> Result<Option<Tensor>> {
-        let decoding = spans.iter().all(|s| s.len == 1)
+        let decoding = spans
+            .iter()
+            .all(|s| (1..=DECODE_MAX_TOKENS).contains(&s.len))
             && caches.iter().all(Option::is_some)
             && q.device().is_cpu()
             && q.dtype() == DType::F32;
@@ -194,16 +205,20 @@ impl Attention {
             let Some(cache) = cache else {
                 return Ok(None);
             };
-            // (1, kv_heads, hd) and (kv_heads, 1, hd) are the same contiguous row.
-            let ki = k.narrow(0, span.start, 1)?.reshape((kvh, 1, hd))?;
-            let vi = v.narrow(0, span.start, 1)?.reshape((kvh, 1, hd))?;
+            // (t, kv_heads, hd) -> (kv_heads, t, hd)
+            let ki = k.narrow(0, span.start, span.len)?.transpose(0, 1)?;
+            let vi = v.narrow(0, span.start, span.len)?.transpose(0, 1)?;
             let (keys, values) = cache.append(layer, &ki, &vi)?;
-            let first_visible = self.window.map_or(0, |w| (span.past + 1).saturating_sub(w));
-            cached.push(decode_attention::Cached {
-                keys,
-                values,
-                first_visible,
-            });
+            // Token i of the span, at position past + i, sees the positions up to its own (and
+            // none before its window).
+            for i in 0..span.len {
+                let visible = span.past + i + 1;
+                cached.push(decode_attention::Cached {
+                    keys: keys.narrow(1, 0, visible)?,
+                    values: values.narrow(1, 0, visible)?,
+                    first_visible: self.window.map_or(0, |w| visible.saturating_sub(w)),
+                });
+            }
         }
         let q_rows: Vec<f32> = q.flatten_all()?.to_vec1()?;
         let heads = decode_attention::Heads {
@@ -212,14 +227,19 @@ impl Attention {
             head_dim: hd,
         };
         let out = match decode_attention::attend_one_token(&q_rows, &cached, heads)? {
-            Some(out) => Tensor::from_vec(out, (spans.len(), h * hd), q.device())?,
+            Some(out) => Tensor::from_vec(out, (cached.len(), h * hd), q.device())?,
             // A cache in a layout the fast pass does not read: the general attention over the
             // keys and values already appended.
             None => {
-                let mut outs = Vec::with_capacity(spans.len());
-                for (span, c) in spans.iter().zip(&cached) {
-                    let qi = q.narrow(0, span.start, 1)?.reshape((h, 1, hd))?;
-                    outs.push(self.attend(&qi, &c.keys, &c.values, span)?);
+                let mut outs = Vec::with_capacity(cached.len());
+                for (row, c) in cached.iter().enumerate() {
+                    let qi = q.narrow(0, row, 1)?.reshape((h, 1, hd))?;
+                    let one = Span {
+                        start: row,
+                        len: 1,
+                        past: c.keys.dim(1)? - 1,
+                    };
+                    outs.push(self.attend(&qi, &c.keys, &c.values, &one)?);
                 }
                 Tensor::cat(&outs, 0)?
             }
@@ -254,6 +274,14 @@ fn causal_mask(
     }
     Ok(Some(Tensor::from_vec(m, (t, kv_len), device)?))
 }
+
+/// Up to this many bytes of weight matrices, a model's weights stay in the caches of a server CPU
+/// from one decoding step to the next (the lab models: 3 and 8 MB).
+const IN_CACHE_BYTES: usize = 32 << 20;
+
+/// Most new tokens of a sequence that attend in the decoding pass; longer spans (a prompt's
+/// prefill) take the general path of batched matrix products.
+const DECODE_MAX_TOKENS: usize = 16;
 
 #[derive(Debug, Clone)]
 struct Mlp {
@@ -373,7 +401,7 @@ impl Llama {
         } else {
             Linear::new(cfg.hidden_size, cfg.vocab_size, false, vb.pp("lm_head"))?
         };
-        Ok(Self {
+        let mut llama = Self {
             embed_tokens,
             layers,
             norm,
@@ -381,7 +409,27 @@ impl Llama {
             rope: Rope::new(cfg)?,
             cfg: cfg.clone(),
             device,
-        })
+        };
+        let weight_bytes: usize = llama.linears_mut().iter().map(|l| l.weight_bytes()).sum();
+        if weight_bytes <= IN_CACHE_BYTES {
+            for l in llama.linears_mut() {
+                l.set_in_cache();
+            }
+        }
+        Ok(llama)
+    }
+
+    /// Every weight matrix that decoding multiplies (not the embedding, of which a step reads
+    /// one row per token).
+    fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let mut all = vec![&mut self.lm_head];
+        for layer in &mut self.layers {
+            all.extend(layer.self_attn.qkv.linears_mut());
+            all.push(&mut layer.self_attn.o_proj);
+            all.extend(layer.mlp.gate_up.linears_mut());
+            all.push(&mut layer.mlp.down_proj);
+        }
+        all
     }
 
     pub fn config(&self) -> &Config {

@@ -177,3 +177,43 @@ fn sliding_window_changes_long_contexts_only() {
         ) > 1e-4
     );
 }
+
+/// Verifying a draft feeds a block of tokens to a cache: each token's logits are bit for bit
+/// those of feeding the tokens one at a time (what makes greedy speculative decoding lossless),
+/// with grouped heads, biases and a sliding window that the block crosses.
+#[test]
+fn a_block_of_new_tokens_decodes_as_one_token_at_a_time() {
+    for ty in ["llama", "qwen2", "mistral"] {
+        let dir = tempfile::tempdir().unwrap();
+        let m = common::tiny_model(dir.path(), ty, 5);
+        let feed = |cache: &mut hedge_engine::KvCache, ids: &[u32], at: LogitsAt| {
+            m.decoder
+                .forward_seqs(
+                    &mut [SeqInput {
+                        tokens: ids,
+                        cache: Some(cache),
+                    }],
+                    at,
+                )
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap()
+        };
+        let mut block = m.decoder.new_cache();
+        feed(&mut block, &IDS[..4], LogitsAt::Last);
+        let mut single = block.fork().unwrap();
+        let together = feed(&mut block, &IDS[4..], LogitsAt::All);
+        let alone: Vec<Vec<f32>> = IDS[4..]
+            .iter()
+            .flat_map(|id| feed(&mut single, std::slice::from_ref(id), LogitsAt::Last))
+            .collect();
+        assert_eq!(together, alone, "{ty}");
+        // And both are the full forward pass's, to rounding.
+        let full = m.logits(&IDS).unwrap().narrow(0, 4, 8).unwrap();
+        let d = max_abs_diff(
+            &full,
+            &Tensor::new(together, &candle_core::Device::Cpu).unwrap(),
+        );
+        assert!(d < 1e-4, "{ty}: {d}");
+    }
+}

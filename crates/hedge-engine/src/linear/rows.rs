@@ -60,8 +60,14 @@ const PAIRS_MIN_ROWS: usize = 4;
 
 /// Below this many multiply-adds a product runs on the calling thread: waking the pool costs
 /// more than the arithmetic (a 128 × 128 layer of a small draft model is 16 K of them, a few
-/// microseconds).
-const SERIAL_WORK: usize = 1 << 18;
+/// microseconds). The default of [`rows_times_weight_t`]'s `serial_work`.
+pub(super) const SERIAL_WORK: usize = 1 << 18;
+
+/// `serial_work` for a model whose weights all stay in the caches: a product is then bound by
+/// arithmetic and by the cost of waking the pool, not by the memory that two cores read faster
+/// than one (measured on a 2-core machine: lab-l-chat, 8 MB of weights, decodes 1.5× faster
+/// with this bound than with [`SERIAL_WORK`]; SmolLM2-135M, 540 MB, 1.4× slower).
+pub(super) const SERIAL_WORK_IN_CACHE: usize = 1 << 21;
 
 /// f16 rows are widened this many at a time into a per-task buffer (a multiple of every tile's
 /// rows, so that only the end of a block has a partial tile).
@@ -69,23 +75,22 @@ const WIDEN_ROWS: usize = 12;
 
 /// `x (t, k)` times `w (n, k)`ᵀ: `(t, n)` row-major. Each task owns a block of weight rows (a
 /// block of output columns) and writes only there.
+/// Products of fewer than `serial_work` multiply-adds run on the calling thread.
 pub(super) fn rows_times_weight_t<W: Weight>(
     x: &[f32],
     w: &[W],
-    t: usize,
-    n: usize,
-    k: usize,
+    (t, n, k): (usize, usize, usize),
+    serial_work: usize,
 ) -> Vec<f32> {
-    rows_times_weight_t_in(Simd::detect(t), x, w, t, n, k)
+    rows_times_weight_t_in(Simd::detect(t), x, w, (t, n, k), serial_work)
 }
 
 fn rows_times_weight_t_in<W: Weight>(
     simd: Simd,
     x: &[f32],
     w: &[W],
-    t: usize,
-    n: usize,
-    k: usize,
+    (t, n, k): (usize, usize, usize),
+    serial_work: usize,
 ) -> Vec<f32> {
     let mut out = vec![0f32; t * n];
     if t == 0 || n == 0 || k == 0 {
@@ -117,7 +122,7 @@ fn rows_times_weight_t_in<W: Weight>(
             buf,
         });
     };
-    if t * n * k < SERIAL_WORK {
+    if t * n * k < serial_work {
         let mut buf = Vec::new();
         pieces
             .into_iter()
@@ -743,24 +748,25 @@ mod tests {
         for t in [1, 2, 5, 10, 16] {
             let x = values(t * k, t);
             let p = Simd::Portable;
-            let wide = rows_times_weight_t_in(p, &x, &bw, t, n, k);
+            let wide = rows_times_weight_t_in(p, &x, &bw, (t, n, k), SERIAL_WORK);
             assert_eq!(
-                rows_times_weight_t_in(p, &x, &b, t, n, k),
+                rows_times_weight_t_in(p, &x, &b, (t, n, k), SERIAL_WORK),
                 wide,
                 "bf16, t {t}"
             );
-            let wide_h = rows_times_weight_t_in(p, &x, &hw, t, n, k);
+            let wide_h = rows_times_weight_t_in(p, &x, &hw, (t, n, k), SERIAL_WORK);
             assert_eq!(
-                rows_times_weight_t_in(p, &x, &h, t, n, k),
+                rows_times_weight_t_in(p, &x, &h, (t, n, k), SERIAL_WORK),
                 wide_h,
                 "f16, t {t}"
             );
-            let got = rows_times_weight_t_in(p, &x, &w, t, n, k);
+            let got = rows_times_weight_t_in(p, &x, &w, (t, n, k), SERIAL_WORK);
             for i in 0..t {
-                let alone = rows_times_weight_t_in(p, &x[i * k..(i + 1) * k], &w, 1, n, k);
+                let alone =
+                    rows_times_weight_t_in(p, &x[i * k..(i + 1) * k], &w, (1, n, k), SERIAL_WORK);
                 assert_eq!(got[i * n..(i + 1) * n], alone[..], "t {t}, row {i}");
             }
-            let simd = rows_times_weight_t_in(Simd::detect(t), &x, &w, t, n, k);
+            let simd = rows_times_weight_t_in(Simd::detect(t), &x, &w, (t, n, k), SERIAL_WORK);
             for (a, b) in got.iter().zip(&simd) {
                 assert!((a - b).abs() <= 1e-5 * (1.0 + a.abs()), "t {t}: {a} vs {b}");
             }
@@ -782,10 +788,10 @@ mod tests {
         for simd in Simd::available() {
             for t in 1..=16 {
                 let x = values(t * k, t + 7);
-                let got = rows_times_weight_t_in(simd, &x, &w, t, n, k);
+                let got = rows_times_weight_t_in(simd, &x, &w, (t, n, k), SERIAL_WORK);
                 for i in 0..t {
                     let xi = &x[i * k..(i + 1) * k];
-                    let alone = rows_times_weight_t_in(simd, xi, &w, 1, n, k);
+                    let alone = rows_times_weight_t_in(simd, xi, &w, (1, n, k), SERIAL_WORK);
                     assert_eq!(got[i * n..(i + 1) * n], alone[..], "t {t}, row {i}");
                     for j in 0..n {
                         let want: f64 = (0..k)
@@ -796,13 +802,13 @@ mod tests {
                     }
                 }
                 assert_eq!(
-                    rows_times_weight_t_in(simd, &x, &b, t, n, k),
-                    rows_times_weight_t_in(simd, &x, &bw, t, n, k),
+                    rows_times_weight_t_in(simd, &x, &b, (t, n, k), SERIAL_WORK),
+                    rows_times_weight_t_in(simd, &x, &bw, (t, n, k), SERIAL_WORK),
                     "bf16, t {t}"
                 );
                 assert_eq!(
-                    rows_times_weight_t_in(simd, &x, &h, t, n, k),
-                    rows_times_weight_t_in(simd, &x, &hw, t, n, k),
+                    rows_times_weight_t_in(simd, &x, &h, (t, n, k), SERIAL_WORK),
+                    rows_times_weight_t_in(simd, &x, &hw, (t, n, k), SERIAL_WORK),
                     "f16, t {t}"
                 );
             }
@@ -826,15 +832,15 @@ mod tests {
             let x = values(t * k, 3 * t);
             let f32s: Vec<Vec<f32>> = fused
                 .iter()
-                .map(|&s| rows_times_weight_t_in(s, &x, &w, t, n, k))
+                .map(|&s| rows_times_weight_t_in(s, &x, &w, (t, n, k), SERIAL_WORK))
                 .collect();
             let bf16s: Vec<Vec<f32>> = fused
                 .iter()
-                .map(|&s| rows_times_weight_t_in(s, &x, &b, t, n, k))
+                .map(|&s| rows_times_weight_t_in(s, &x, &b, (t, n, k), SERIAL_WORK))
                 .collect();
             let f16s: Vec<Vec<f32>> = fused
                 .iter()
-                .map(|&s| rows_times_weight_t_in(s, &x, &h, t, n, k))
+                .map(|&s| rows_times_weight_t_in(s, &x, &h, (t, n, k), SERIAL_WORK))
                 .collect();
             for results in [f32s, bf16s, f16s] {
                 assert!(results.windows(2).all(|p| p[0] == p[1]), "t {t}");
@@ -846,7 +852,10 @@ mod tests {
     /// empty row gives zeros.
     #[test]
     fn products_equal_the_definition() {
-        assert_eq!(rows_times_weight_t::<f32>(&[], &[], 2, 3, 0), [0.0; 6]);
+        assert_eq!(
+            rows_times_weight_t::<f32>(&[], &[], (2, 3, 0), SERIAL_WORK),
+            [0.0; 6]
+        );
         for (t, n, k) in [
             (1, 1, 1),
             (3, 5, 9),
@@ -856,7 +865,10 @@ mod tests {
         ] {
             let x = values(t * k, 2);
             let w = values(n * k, 3);
-            let got = rows_times_weight_t(&x, &w, t, n, k);
+            let got = rows_times_weight_t(&x, &w, (t, n, k), SERIAL_WORK);
+            // On the calling thread or the pool, the same bits.
+            assert_eq!(got, rows_times_weight_t(&x, &w, (t, n, k), 0));
+            assert_eq!(got, rows_times_weight_t(&x, &w, (t, n, k), usize::MAX));
             for i in 0..t {
                 for j in 0..n {
                     let want: f64 = (0..k)

@@ -1,6 +1,7 @@
-//! Attention of one new token per sequence over its KV cache, the step of decoding: every
-//! sequence and every key/value head in one parallel pass over the cached keys and values, read
-//! in place. The general path costs a dozen small tensor operations per sequence and layer
+//! Attention of new tokens over their KV cache, the step of decoding (one token per sequence) and
+//! of verifying a draft (a few tokens of one sequence, each over the positions up to its own):
+//! every token and every key/value head in one pass over the cached keys and values, read in
+//! place. The general path costs a dozen small tensor operations per sequence and layer
 //! (copies, two batched matmuls, a mask, a softmax, a concatenation), which for ten sampled
 //! sequences weigh as much as a tenth of the weights' memory traffic.
 //!
@@ -12,6 +13,11 @@ use candle_core::{CpuStorage, Storage, Tensor};
 use rayon::prelude::*;
 
 use crate::error::Result;
+
+/// Below this many query-key products (times the head size) the pass runs on the calling thread:
+/// waking the pool costs more than the arithmetic (a small model's few heads over a short
+/// context).
+const SERIAL_WORK: usize = 1 << 17;
 
 /// One sequence's cached keys and values after this step's token was appended, both
 /// `(kv_heads, len, head_dim)` views of the cache, and the first position its query may see.
@@ -76,24 +82,34 @@ pub(super) fn attend_one_token(
     let mut out = vec![0f32; q.len()];
     let arch = pulp::Arch::new();
     // One task per (sequence, kv head): the n_rep query heads that share its keys and values.
-    out.par_chunks_mut(n_rep * hd)
-        .zip(q.par_chunks(n_rep * hd))
-        .enumerate()
-        .for_each_init(Vec::new, |scores, (task, (out, q))| {
-            let (seq, g) = (task / kvh, task % kvh);
-            let (keys, values) = (&views[2 * seq], &views[2 * seq + 1]);
-            arch.dispatch(KvGroup {
-                q,
-                keys,
-                values,
-                g,
-                hd,
-                first: seqs[seq].first_visible.min(keys.len),
-                scale,
-                scores,
-                out,
-            });
+    let task = |scores: &mut Vec<f32>, (task, (out, q)): (usize, (&mut [f32], &[f32]))| {
+        let (seq, g) = (task / kvh, task % kvh);
+        let (keys, values) = (&views[2 * seq], &views[2 * seq + 1]);
+        arch.dispatch(KvGroup {
+            q,
+            keys,
+            values,
+            g,
+            hd,
+            first: seqs[seq].first_visible.min(keys.len),
+            scale,
+            scores,
+            out,
         });
+    };
+    let work: usize = seqs.len() * h * hd * views.iter().map(|v| v.len).max().unwrap_or(0);
+    if work < SERIAL_WORK {
+        let mut scores = Vec::new();
+        out.chunks_mut(n_rep * hd)
+            .zip(q.chunks(n_rep * hd))
+            .enumerate()
+            .for_each(|t| task(&mut scores, t));
+    } else {
+        out.par_chunks_mut(n_rep * hd)
+            .zip(q.par_chunks(n_rep * hd))
+            .enumerate()
+            .for_each_init(Vec::new, task);
+    }
     Ok(Some(out))
 }
 
