@@ -71,5 +71,5 @@ pub use judge::Match;
 pub use metrics::{Interval, MetricSet, SummaryOptions};
 pub use scores::Scores;
 pub use similarity::{Clusters, NliProbs, Similarity, SimilarityKind, SimilarityMatrix};
-pub use stats::{StatsScratch, StepStats};
+pub use stats::{RowStats, StatsScratch, StepStats};
 pub use token::{TokenRecord, TopToken};

@@ -34,6 +34,24 @@ impl StatsScratch {
             top: Vec::new(),
         }
     }
+
+    /// exp(l_v − max) for every v of the row last passed to [`RowStats::compute_with`]: at
+    /// temperature 1, the unnormalised weights a sampler draws from.
+    pub fn weights(&self) -> &[f64] {
+        &self.exps
+    }
+}
+
+/// The statistics of one row of logits that do not depend on the token chosen from it, so that
+/// a sampler can draw from the weights they leave in the scratch before the token is known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowStats {
+    max: f64,
+    ln_z: f64,
+    entropy: f64,
+    margin: f64,
+    kurtosis: f64,
+    top: Vec<(u32, f64)>,
 }
 
 /// The statistics of one decoding step (METHODS §1), at temperature 1.
@@ -83,10 +101,38 @@ impl StepStats {
         chosen: u32,
         top_k: usize,
     ) -> Result<StepStats> {
+        chosen_logit(logits, chosen)?;
+        RowStats::compute_with(scratch, logits, top_k)?.for_token(logits, chosen)
+    }
+}
+
+/// The logit of token `chosen`.
+fn chosen_logit(logits: &[f32], chosen: u32) -> Result<f32> {
+    logits
+        .get(chosen as usize)
+        .copied()
+        .ok_or(CoreError::TokenOutOfRange {
+            id: chosen,
+            vocab: logits.len(),
+        })
+}
+
+impl RowStats {
+    /// Everything of [`StepStats::compute`] but the chosen token's log-probability, reusing the
+    /// buffers of `scratch` (which then holds the row's [`StatsScratch::weights`]).
+    ///
+    /// # Errors
+    /// [`CoreError::EmptyDistribution`] on an empty row or one whose logits are all −inf,
+    /// [`CoreError::BadLogit`] on a NaN or +inf logit.
+    pub fn compute_with(
+        scratch: &mut StatsScratch,
+        logits: &[f32],
+        top_k: usize,
+    ) -> Result<RowStats> {
         let vocab = logits.len();
-        let chosen_logit = *logits
-            .get(chosen as usize)
-            .ok_or(CoreError::TokenOutOfRange { id: chosen, vocab })?;
+        if vocab == 0 {
+            return Err(CoreError::EmptyDistribution { vocab });
+        }
 
         // Pass 1: validation and the bounded top selection; its first entry is the max.
         // The margin needs the two best, whatever `top_k` is.
@@ -115,7 +161,6 @@ impl StepStats {
         let ln_z = z.ln();
         // H = −Σ P (d − ln Z) = ln Z − S / Z: a sum of two non-negative terms.
         let entropy = ln_z - s / z;
-        let logprob_of = |l: f32| (f64::from(l) - max) - ln_z;
 
         let second = scratch
             .top
@@ -128,15 +173,31 @@ impl StepStats {
             .top
             .iter()
             .take(top_k)
-            .map(|&(l, id)| (id, logprob_of(l)))
+            .map(|&(l, id)| (id, (f64::from(l) - max) - ln_z))
             .collect();
 
-        Ok(StepStats {
-            logprob: logprob_of(chosen_logit),
+        Ok(RowStats {
+            max,
+            ln_z,
             entropy,
             margin,
             kurtosis: excess_kurtosis_of_probs(exps, 1.0 / z),
             top,
+        })
+    }
+
+    /// The step's statistics for token `chosen` of the same row.
+    ///
+    /// # Errors
+    /// [`CoreError::TokenOutOfRange`] if `chosen` ≥ V.
+    pub fn for_token(self, logits: &[f32], chosen: u32) -> Result<StepStats> {
+        let l = chosen_logit(logits, chosen)?;
+        Ok(StepStats {
+            logprob: (f64::from(l) - self.max) - self.ln_z,
+            entropy: self.entropy,
+            margin: self.margin,
+            kurtosis: self.kurtosis,
+            top: self.top,
         })
     }
 }
@@ -202,6 +263,32 @@ mod tests {
     }
 
     /// (logits, chosen, logprob, entropy, margin, kurtosis), worked by hand.
+    /// The statistics of a row, then of a token of it, are those of the step; the scratch keeps
+    /// the row's weights exp(l − max); an empty row is an error, not a panic.
+    #[test]
+    fn row_statistics_then_the_token_are_the_step_statistics() {
+        let row = [0.5f32, -1.0, 2.0, 2.0, f32::NEG_INFINITY, 0.0];
+        let mut scratch = StatsScratch::new();
+        for chosen in 0..row.len() as u32 {
+            let stats = RowStats::compute_with(&mut scratch, &row, 3).unwrap();
+            let want: Vec<f64> = row.iter().map(|&l| (f64::from(l) - 2.0).exp()).collect();
+            assert_eq!(scratch.weights(), &want[..]);
+            assert_eq!(
+                stats.for_token(&row, chosen).unwrap(),
+                StepStats::compute(&row, chosen, 3).unwrap()
+            );
+        }
+        let stats = RowStats::compute_with(&mut scratch, &row, 3).unwrap();
+        assert!(matches!(
+            stats.for_token(&row, 6),
+            Err(CoreError::TokenOutOfRange { id: 6, vocab: 6 })
+        ));
+        assert!(matches!(
+            RowStats::compute_with(&mut scratch, &[], 3),
+            Err(CoreError::EmptyDistribution { vocab: 0 })
+        ));
+    }
+
     #[test]
     fn hand_worked_rows() {
         let ln = |x: f64| x.ln();

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
-use hedge_core::stats::{StatsScratch, StepStats};
+use hedge_core::stats::{RowStats, StatsScratch, StepStats};
 use hedge_core::token::TokenRecord;
 use rayon::prelude::*;
 
@@ -198,7 +198,13 @@ impl LocalModel {
                         if seq.done.is_some() {
                             return Ok(());
                         }
-                        let id = seq.sampler.choose(row);
+                        // The statistics first: the sampler draws from the weights they leave.
+                        let row_stats = match stats {
+                            Stats::On => Some(RowStats::compute_with(scratch, row, top_logprobs)?),
+                            Stats::Off => None,
+                        };
+                        let weights = row_stats.as_ref().map(|_| scratch.weights());
+                        let id = seq.sampler.choose_given(row, weights);
                         if !params.ignore_eos && self.eos_ids.contains(&id) {
                             seq.done = Some(FinishReason::Eos);
                             return Ok(());
@@ -207,8 +213,8 @@ impl LocalModel {
                             .step(id)
                             .map_err(|e| EngineError::Tokenizer(e.to_string()))?
                             .unwrap_or_default();
-                        if stats == Stats::On {
-                            let st = StepStats::compute_with(scratch, row, id, top_logprobs)?;
+                        if let Some(row_stats) = row_stats {
+                            let st = row_stats.for_token(row, id)?;
                             let rec = TokenRecord::from_stats(id, piece.clone(), st, |t| {
                                 self.tokenizer.decode(&[t]).unwrap_or_default()
                             });

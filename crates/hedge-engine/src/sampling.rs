@@ -100,8 +100,37 @@ impl Sampler {
 
     /// Picks the next token from a logits row.
     pub fn choose(&mut self, logits: &[f32]) -> u32 {
+        self.choose_given(logits, None)
+    }
+
+    /// [`Sampler::choose`], given the row's weights exp(l − max) when they are already known
+    /// (the statistics of the step computed them: [`hedge_core::StatsScratch::weights`]). At
+    /// temperature 1 they are the very numbers `choose` would compute, so the token is the same;
+    /// at any other temperature they are not used.
+    pub fn choose_given(&mut self, logits: &[f32], weights: Option<&[f64]>) -> u32 {
         if self.params.temperature == 0.0 {
             return argmax(logits);
+        }
+        let plain = self
+            .params
+            .top_k
+            .is_none_or(|k| k == 0 || k >= logits.len())
+            && self.params.top_p.is_none_or(|p| p >= 1.0);
+        if let Some(w) =
+            weights.filter(|w| self.params.temperature == 1.0 && w.len() == logits.len())
+        {
+            if plain {
+                // The walk below over every token in id order, without copying the weights.
+                let total: f64 = w.iter().sum();
+                let mut u = self.rng.random::<f64>() * total;
+                for (id, &p) in w.iter().enumerate() {
+                    if u < p {
+                        return id as u32;
+                    }
+                    u -= p;
+                }
+                return (w.len() - 1) as u32;
+            }
         }
         self.warp(logits);
         let total: f64 = self.probs.iter().map(|x| x.1).sum();
@@ -314,6 +343,38 @@ mod tests {
         let mut dist = Vec::new();
         greedy.distribution(&[1.0, 5.0, 5.0], &mut dist);
         assert_eq!(dist, [0.0, 1.0, 0.0]);
+    }
+
+    /// Drawing from the weights the step's statistics left gives the token `choose` draws, draw
+    /// after draw, at temperature 1 with and without top-k / top-p; at another temperature the
+    /// weights are not used.
+    #[test]
+    fn choosing_from_the_statistics_weights_changes_no_token() {
+        let rows: Vec<Vec<f32>> = (0..40)
+            .map(|r| {
+                (0..97)
+                    .map(|i| ((i * 31 + r * 17) % 23) as f32 * 0.37 - 3.0)
+                    .collect()
+            })
+            .collect();
+        let mut scratch = hedge_core::StatsScratch::new();
+        for (t, k, p) in [
+            (1.0, None, None),
+            (1.0, Some(5), None),
+            (1.0, None, Some(0.8)),
+            (0.7, None, None),
+        ] {
+            let mut plain = Sampler::new(&params(t, k, p, 11), 2);
+            let mut given = Sampler::new(&params(t, k, p, 11), 2);
+            for row in &rows {
+                hedge_core::RowStats::compute_with(&mut scratch, row, 3).unwrap();
+                assert_eq!(
+                    plain.choose(row),
+                    given.choose_given(row, Some(scratch.weights())),
+                    "temperature {t}, top-k {k:?}, top-p {p:?}"
+                );
+            }
+        }
     }
 
     #[test]
