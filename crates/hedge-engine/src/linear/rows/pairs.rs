@@ -197,17 +197,26 @@ fn dot_tile<D: Broadcast, const RW: usize, const XP: usize>(
         }
         step(v4, &mut acc, &ws, xs, j);
     }
-    // Output (a, g) is half g % 2 of accumulator (a, g / 2).
+    // Output (a, g) is half g % 2 of accumulator (a, g / 2), its eight lanes summed in registers
+    // in the module's order: l + (l + 4), then the pairs (0, 2) and (1, 3) of those, then the
+    // two; then the tail.
     let mut out = [[0f32; 2 * LANES]; RW];
+    let f = v4.avx512f;
     for (a, (out, acc)) in out.iter_mut().zip(acc).enumerate() {
+        for (p, z) in acc.into_iter().enumerate() {
+            let s1 = f._mm512_add_ps(z, f._mm512_shuffle_f32x4::<0b10_11_00_01>(z, z));
+            let s2 = f._mm512_add_ps(s1, f._mm512_permute_ps::<0b01_00_11_10>(s1));
+            let s3 = f._mm512_add_ps(s2, f._mm512_permute_ps::<0b10_11_00_01>(s2));
+            let sums: [f32; 2 * LANES] = pulp::bytemuck::cast(s3);
+            out[2 * p] = sums[0];
+            out[2 * p + 1] = sums[LANES];
+        }
         for (g, out) in out.iter_mut().enumerate().take(xg.min(2 * XP)) {
-            let both: [f32; 2 * LANES] = pulp::bytemuck::cast(acc[g / 2]);
-            let l = &both[(g % 2) * LANES..(g % 2 + 1) * LANES];
             let tail = xt[g * k + body..(g + 1) * k]
                 .iter()
                 .zip(&w[a * k + body..(a + 1) * k])
                 .fold(0f32, |s, (&xv, &wv)| xv.mul_add(wv.to_f32(), s));
-            *out = (((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]))) + tail;
+            *out += tail;
         }
     }
     out
