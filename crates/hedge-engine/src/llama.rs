@@ -200,23 +200,30 @@ impl Attention {
             return Ok(None);
         }
         let (h, kvh, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
+        let (k, v) = (k.contiguous()?, v.contiguous()?);
         let mut cached = Vec::with_capacity(spans.len());
         for (span, cache) in spans.iter().zip(caches.iter_mut()) {
             let Some(cache) = cache else {
                 return Ok(None);
             };
-            // (t, kv_heads, hd) -> (kv_heads, t, hd)
-            let ki = k.narrow(0, span.start, span.len)?.transpose(0, 1)?;
-            let vi = v.narrow(0, span.start, span.len)?.transpose(0, 1)?;
-            let (keys, values) = cache.append(layer, &ki, &vi)?;
+            let (keys, values) = cache.append_rows(layer, (&k, &v), span.start, span.len)?;
             // Token i of the span, at position past + i, sees the positions up to its own (and
             // none before its window).
             for i in 0..span.len {
                 let visible = span.past + i + 1;
-                cached.push(decode_attention::Cached {
-                    keys: keys.narrow(1, 0, visible)?,
-                    values: values.narrow(1, 0, visible)?,
-                    first_visible: self.window.map_or(0, |w| visible.saturating_sub(w)),
+                let first_visible = self.window.map_or(0, |w| visible.saturating_sub(w));
+                cached.push(if i + 1 == span.len {
+                    decode_attention::Cached {
+                        keys: keys.clone(),
+                        values: values.clone(),
+                        first_visible,
+                    }
+                } else {
+                    decode_attention::Cached {
+                        keys: keys.narrow(1, 0, visible)?,
+                        values: values.narrow(1, 0, visible)?,
+                        first_visible,
+                    }
                 });
             }
         }
