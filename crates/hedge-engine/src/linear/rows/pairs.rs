@@ -9,7 +9,7 @@ use std::arch::x86_64::{__m128i, __m512, _MM_HINT_T0};
 
 use pulp::x86::V4;
 
-use super::{Ask, Block, Direct, Inputs, Tile, Weight, CACHE_LINE, LANES};
+use super::{place, Ask, Block, Direct, Inputs, Tile, Weight, CACHE_LINE, LANES};
 
 /// A pair of 8-vectors: two input rows' vector `j` side by side, as the kernel loads them.
 type Pair = [[f32; LANES]; 2];
@@ -83,11 +83,7 @@ pub(super) fn multiply_rows<D: Broadcast>(
                     let wr = &w[r * k..(r + $rw) * k];
                     let ahead = w.get((r + $rw) * k..).unwrap_or(&[]);
                     let res = dot_tile::<D, $rw, $xp>(v4, xp, xt, xg, wr, ahead, ask, k);
-                    for (a, res) in res.iter().enumerate() {
-                        for (g, &v) in res.iter().take(xg).enumerate() {
-                            out[i + g][col0 + r + a] = v;
-                        }
-                    }
+                    place(out, (i, col0 + r), &res, xg);
                 }};
             }
             match (rw, xg.div_ceil(2)) {
