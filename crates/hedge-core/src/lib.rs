@@ -61,6 +61,7 @@ pub mod scores;
 pub mod similarity;
 pub mod stats;
 pub mod token;
+pub mod vexp;
 
 pub use calibration::{Calibration, CalibrationKind, Isotonic, Platt, Temperature};
 pub use error::{CoreError, Result};

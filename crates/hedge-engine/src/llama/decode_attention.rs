@@ -13,6 +13,7 @@ use candle_core::{CpuStorage, Storage, Tensor};
 use rayon::prelude::*;
 
 use crate::error::Result;
+use hedge_core::vexp::exp_f32s;
 
 /// Below this many query-key products (times the head size) the pass runs on the calling thread:
 /// waking the pool costs more than the arithmetic (a small model's few heads over a short
@@ -177,31 +178,171 @@ impl pulp::WithSimd for KvGroup<'_> {
                 scores[r * len + i] = (simd.reduce_sum_f32s(acc) + tail) * scale;
             }
         }
-        // A softmax per head, the maximum subtracted.
+        // A softmax per head, the maximum subtracted, e^x a register at a time.
         for head in scores.chunks_exact_mut(len.max(1)) {
-            let max = head.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0f32;
-            for s in head.iter_mut() {
-                *s = (*s - max).exp();
-                sum += *s;
+            softmax_in_place(simd, head);
+        }
+        // The probability-weighted sum of the values: per query head, a block of up to four
+        // registers of the output stays in registers over all positions.
+        let (lanes, tail) = (hd / S::F32_LANES, hd % S::F32_LANES);
+        for (r, o) in out.chunks_exact_mut(hd).enumerate() {
+            let weights = &scores[r * len..(r + 1) * len];
+            let mut start = 0;
+            while start < lanes {
+                let (o_regs, _) = S::as_mut_simd_f32s(&mut o[..lanes * S::F32_LANES]);
+                let block = &mut o_regs[start..(start + 4).min(lanes)];
+                match block.len() {
+                    4 => weighted_sum::<S, 4>(simd, weights, values, g, hd, first, start, block),
+                    3 => weighted_sum::<S, 3>(simd, weights, values, g, hd, first, start, block),
+                    2 => weighted_sum::<S, 2>(simd, weights, values, g, hd, first, start, block),
+                    _ => weighted_sum::<S, 1>(simd, weights, values, g, hd, first, start, block),
+                }
+                start += 4;
             }
-            for s in head.iter_mut() {
-                *s /= sum;
+            if tail > 0 {
+                let o = &mut o[lanes * S::F32_LANES..];
+                o.fill(0.0);
+                for (i, &w) in weights.iter().enumerate() {
+                    let v = &values.row(g, first + i, hd)[lanes * S::F32_LANES..];
+                    for (o, &v) in o.iter_mut().zip(v) {
+                        *o += w * v;
+                    }
+                }
             }
         }
-        // The probability-weighted sum of the values, each value row loaded once.
-        out.fill(0.0);
-        for (i, p) in (first..values.len).enumerate() {
-            let (vv, vt) = S::as_simd_f32s(values.row(g, p, hd));
-            for (r, o) in out.chunks_exact_mut(hd).enumerate() {
-                let weight = scores[r * len + i];
-                let w = simd.splat_f32s(weight);
-                let (ov, ot) = S::as_mut_simd_f32s(o);
-                for (o, &v) in ov.iter_mut().zip(vv) {
-                    *o = simd.mul_add_f32s(w, v, *o);
-                }
-                for (o, &v) in ot.iter_mut().zip(vt) {
-                    *o += weight * v;
+    }
+}
+
+/// `block` (registers `start..start + B` of one query head's output) = Σᵢ weights[i] · (the
+/// same registers of value row `first + i`), the B accumulators held in registers.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn weighted_sum<S: pulp::Simd, const B: usize>(
+    simd: S,
+    weights: &[f32],
+    values: &View<'_>,
+    g: usize,
+    hd: usize,
+    first: usize,
+    start: usize,
+    block: &mut [S::f32s],
+) {
+    let mut acc = [simd.splat_f32s(0.0); B];
+    for (i, &w) in weights.iter().enumerate() {
+        let (v, _) = S::as_simd_f32s(values.row(g, first + i, hd));
+        let w = simd.splat_f32s(w);
+        for (a, &v) in acc.iter_mut().zip(&v[start..start + B]) {
+            *a = simd.mul_add_f32s(w, v, *a);
+        }
+    }
+    block.copy_from_slice(&acc);
+}
+
+/// `x` ← softmax(x): e^(x − max) a register at a time (the tail through a partial register),
+/// then divided by their sum.
+#[inline(always)]
+fn softmax_in_place<S: pulp::Simd>(simd: S, x: &mut [f32]) {
+    let (head, tail) = S::as_mut_simd_f32s(x);
+    let mut max = simd.splat_f32s(f32::NEG_INFINITY);
+    for &v in head.iter() {
+        max = simd.max_f32s(max, v);
+    }
+    let max = tail
+        .iter()
+        .copied()
+        .fold(simd.reduce_max_f32s(max), f32::max);
+    let m = simd.splat_f32s(max);
+    let mut sum = simd.splat_f32s(0.0);
+    for v in head.iter_mut() {
+        *v = exp_f32s(simd, simd.sub_f32s(*v, m));
+        sum = simd.add_f32s(sum, *v);
+    }
+    let t = exp_f32s(simd, simd.sub_f32s(simd.partial_load_f32s(tail), m));
+    simd.partial_store_f32s(tail, t);
+    let sum = tail.iter().sum::<f32>() + simd.reduce_sum_f32s(sum);
+    let inv = simd.splat_f32s(sum);
+    for v in head.iter_mut() {
+        *v = simd.div_f32s(*v, inv);
+    }
+    for v in tail.iter_mut() {
+        *v /= sum;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// softmax(q·k / √d) · v of one query head over `keys`/`values` rows, in f64.
+    fn reference(q: &[f32], keys: &[Vec<f32>], values: &[Vec<f32>]) -> Vec<f64> {
+        let scale = 1.0 / (q.len() as f64).sqrt();
+        let s: Vec<f64> = keys
+            .iter()
+            .map(|k| {
+                q.iter()
+                    .zip(k)
+                    .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                    .sum::<f64>()
+                    * scale
+            })
+            .collect();
+        let max = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let e: Vec<f64> = s.iter().map(|x| (x - max).exp()).collect();
+        let z: f64 = e.iter().sum();
+        (0..q.len())
+            .map(|j| {
+                e.iter()
+                    .zip(values)
+                    .map(|(w, v)| w * f64::from(v[j]))
+                    .sum::<f64>()
+                    / z
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_head_size_and_visible_span_matches_the_definition() {
+        let value = |i: usize| ((i * 37 % 101) as f32 - 50.0) * 0.03;
+        // Head sizes with and without a partial register and a partial block of four.
+        for (hd, kvh, h, len, first) in [
+            (64, 3, 9, 40, 0),
+            (18, 2, 4, 7, 2),
+            (128, 1, 3, 33, 5),
+            (72, 2, 2, 1, 0),
+            (16, 2, 4, 20, 19),
+        ] {
+            let cache = |salt: usize| {
+                let v: Vec<f32> = (0..kvh * len * hd).map(|i| value(i + salt)).collect();
+                Tensor::from_vec(v, (kvh, len, hd), &Device::Cpu).unwrap()
+            };
+            let seqs = [0, 1].map(|s| Cached {
+                keys: cache(7 * s),
+                values: cache(7 * s + 3),
+                first_visible: first,
+            });
+            let q: Vec<f32> = (0..2 * h * hd).map(|i| value(i * 3 + 1)).collect();
+            let heads = Heads {
+                n_heads: h,
+                n_kv_heads: kvh,
+                head_dim: hd,
+            };
+            let got = attend_one_token(&q, &seqs, heads).unwrap().unwrap();
+            for (s, seq) in seqs.iter().enumerate() {
+                let rows = |t: &Tensor, g: usize| -> Vec<Vec<f32>> {
+                    t.get(g).unwrap().to_vec2::<f32>().unwrap()[first..].to_vec()
+                };
+                for head in 0..h {
+                    let g = head / (h / kvh);
+                    let at = (s * h + head) * hd;
+                    let want =
+                        reference(&q[at..at + hd], &rows(&seq.keys, g), &rows(&seq.values, g));
+                    for (j, (&a, b)) in got[at..at + hd].iter().zip(&want).enumerate() {
+                        assert!(
+                            (f64::from(a) - b).abs() < 1e-5,
+                            "head_dim {hd}, seq {s}, head {head}, [{j}]: {a} vs {b}"
+                        );
+                    }
                 }
             }
         }
