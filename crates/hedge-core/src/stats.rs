@@ -5,7 +5,8 @@
 //! and allocates nothing of size V once a [`StatsScratch`] is warm:
 //!
 //! 1. max and a bounded top-k selection (O(V log k), ties broken by the lower id);
-//! 2. e_v = exp(l_v − max) into the scratch buffer, with Z = Σ e_v and Σ e_v (l_v − max);
+//! 2. e_v = exp(l_v − max) into the scratch buffer (a SIMD register at a time, [`crate::vexp`]),
+//!    then Z = Σ e_v and Σ e_v (l_v − max);
 //! 3. the central moments m2, m4 of the V values P_v = e_v / Z, about their mean 1/V.
 //!
 //! Everything is accumulated in f64.
@@ -147,17 +148,8 @@ impl RowStats {
         // Pass 2: e_v = exp(l_v − max); Z = Σ e_v; S = Σ e_v (l_v − max), skipping e_v = 0
         // (a −inf logit, or an underflow), where 0 · log 0 = 0.
         let exps = &mut scratch.exps;
-        exps.clear();
-        exps.reserve(vocab);
-        let mut z = 0.0f64;
-        let mut s = 0.0f64;
-        for &l in logits {
-            let d = f64::from(l) - max;
-            let e = d.exp();
-            z += e;
-            s += if e > 0.0 { e * d } else { 0.0 };
-            exps.push(e);
-        }
+        crate::vexp::exp_shifted(logits, max, 1.0, exps);
+        let (z, s) = z_and_s(logits, max, exps);
         let ln_z = z.ln();
         // H = −Σ P (d − ln Z) = ln Z − S / Z: a sum of two non-negative terms.
         let entropy = ln_z - s / z;
@@ -229,18 +221,58 @@ fn select_top(logits: &[f32], keep: usize, sel: &mut Vec<(f32, u32)>) -> Result<
     Ok(())
 }
 
+/// Lanes of the independent partial sums of passes 2 and 3: the compiler keeps them in vector
+/// registers, where one running sum would wait on each addition.
+const LANES: usize = 8;
+
+/// Z = Σ e_v and S = Σ e_v (l_v − max) over the row, skipping e_v = 0 (a −inf logit, or an
+/// underflow), where 0 · log 0 = 0.
+fn z_and_s(logits: &[f32], max: f64, exps: &[f64]) -> (f64, f64) {
+    let (mut z, mut s) = ([0.0f64; LANES], [0.0f64; LANES]);
+    let mut add = |lane: usize, l: f32, e: f64| {
+        z[lane] += e;
+        s[lane] += if e > 0.0 {
+            e * (f64::from(l) - max)
+        } else {
+            0.0
+        };
+    };
+    let (lc, ec) = (logits.chunks_exact(LANES), exps.chunks_exact(LANES));
+    let (lt, et) = (lc.remainder(), ec.remainder());
+    for (l, e) in lc.zip(ec) {
+        for (lane, (&l, &e)) in l.iter().zip(e).enumerate() {
+            add(lane, l, e);
+        }
+    }
+    for (lane, (&l, &e)) in lt.iter().zip(et).enumerate() {
+        add(lane, l, e);
+    }
+    (z.iter().sum(), s.iter().sum())
+}
+
 /// Pass 3: excess kurtosis of the values P_v = e_v · `inv_z`, population moments about
 /// their mean 1/V, with scipy's rule that m2 ≤ (ε · mean)² means a constant array (NaN).
 fn excess_kurtosis_of_probs(exps: &[f64], inv_z: f64) -> f64 {
     let n = exps.len() as f64;
     let mean = 1.0 / n;
-    let (mut m2, mut m4) = (0.0f64, 0.0f64);
-    for &e in exps {
+    let (mut m2, mut m4) = ([0.0f64; LANES], [0.0f64; LANES]);
+    let mut add = |lane: usize, e: f64| {
         let d = e * inv_z - mean;
         let d2 = d * d;
-        m2 += d2;
-        m4 += d2 * d2;
+        m2[lane] += d2;
+        m4[lane] += d2 * d2;
+    };
+    let chunks = exps.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for e in chunks {
+        for (lane, &e) in e.iter().enumerate() {
+            add(lane, e);
+        }
     }
+    for (lane, &e) in tail.iter().enumerate() {
+        add(lane, e);
+    }
+    let (mut m2, mut m4): (f64, f64) = (m2.iter().sum(), m4.iter().sum());
     m2 /= n;
     m4 /= n;
     let eps_mean = f64::EPSILON * mean;

@@ -84,6 +84,8 @@ pub struct Sampler {
     params: SamplingParams,
     rng: ChaCha8Rng,
     probs: Vec<(u32, f64)>,
+    /// exp((l − max) / T) of the row, before top-k and top-p.
+    exps: Vec<f64>,
 }
 
 impl Sampler {
@@ -95,6 +97,7 @@ impl Sampler {
             params: params.clone(),
             rng,
             probs: Vec::new(),
+            exps: Vec::new(),
         }
     }
 
@@ -201,13 +204,12 @@ impl Sampler {
     fn warp(&mut self, logits: &[f32]) {
         let inv_t = 1.0 / self.params.temperature;
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+        // The exponential of the statistics (`hedge_core::RowStats`), so that at temperature 1
+        // these are the weights they leave, bit for bit.
+        hedge_core::vexp::exp_shifted(logits, max, inv_t, &mut self.exps);
         self.probs.clear();
-        self.probs.extend(
-            logits
-                .iter()
-                .enumerate()
-                .map(|(i, &l)| (i as u32, ((l as f64 - max) * inv_t).exp())),
-        );
+        self.probs
+            .extend(self.exps.iter().enumerate().map(|(i, &e)| (i as u32, e)));
         let k = self.params.top_k.filter(|&k| k > 0 && k < logits.len());
         let top_p = self.params.top_p.filter(|&p| p < 1.0);
         if k.is_some() || top_p.is_some() {
