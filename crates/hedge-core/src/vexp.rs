@@ -54,27 +54,42 @@ const P: [f32; 6] = [
     0.5,
 ];
 
-/// e^x in every lane of `x`.
+/// e^x in every lane of `x`. (No closures in here or in callers' SIMD loops: a closure's body
+/// loses the target features of pulp's dispatch, and every operation becomes a call.)
 #[inline(always)]
 pub fn exp_f32s<S: Simd>(simd: S, x: S::f32s) -> S::f32s {
-    let c = |v: f32| simd.splat_f32s(v);
-    let clamped = simd.min_f32s(simd.max_f32s(x, c(MIN_X)), c(MAX_X));
-    let shifted = simd.mul_add_f32s(clamped, c(std::f32::consts::LOG2_E), c(SHIFTER));
-    let n = simd.sub_f32s(shifted, c(SHIFTER));
-    let r = simd.negate_mul_add_f32s(n, c(LN2_HI), clamped);
-    let r = simd.negate_mul_add_f32s(n, c(LN2_LO), r);
-    let mut p = c(P[0]);
+    let clamped = simd.min_f32s(
+        simd.max_f32s(x, simd.splat_f32s(MIN_X)),
+        simd.splat_f32s(MAX_X),
+    );
+    let shifted = simd.mul_add_f32s(
+        clamped,
+        simd.splat_f32s(std::f32::consts::LOG2_E),
+        simd.splat_f32s(SHIFTER),
+    );
+    let n = simd.sub_f32s(shifted, simd.splat_f32s(SHIFTER));
+    let r = simd.negate_mul_add_f32s(n, simd.splat_f32s(LN2_HI), clamped);
+    let r = simd.negate_mul_add_f32s(n, simd.splat_f32s(LN2_LO), r);
+    let mut p = simd.splat_f32s(P[0]);
     for &coef in &P[1..] {
-        p = simd.mul_add_f32s(p, r, c(coef));
+        p = simd.mul_add_f32s(p, r, simd.splat_f32s(coef));
     }
     let r2 = simd.mul_f32s(r, r);
-    let e_r = simd.add_f32s(simd.mul_add_f32s(p, r2, r), c(1.0));
+    let e_r = simd.add_f32s(simd.mul_add_f32s(p, r2, r), simd.splat_f32s(1.0));
     // 2ⁿ · e^r: n sits in the low bits of `shifted`; shifted left by 23 it is n in the exponent
     // field (the shifter's own bits leave the word), added to e^r's exponent.
     let n_bits = simd.wrapping_dyn_shl_u32s(simd.transmute_u32s_f32s(shifted), simd.splat_u32s(23));
     let y = simd.transmute_f32s_u32s(simd.add_u32s(simd.transmute_u32s_f32s(e_r), n_bits));
-    let y = simd.select_f32s(simd.less_than_f32s(x, c(MIN_X)), c(0.0), y);
-    let y = simd.select_f32s(simd.greater_than_f32s(x, c(MAX_X)), c(f32::INFINITY), y);
+    let y = simd.select_f32s(
+        simd.less_than_f32s(x, simd.splat_f32s(MIN_X)),
+        simd.splat_f32s(0.0),
+        y,
+    );
+    let y = simd.select_f32s(
+        simd.greater_than_f32s(x, simd.splat_f32s(MAX_X)),
+        simd.splat_f32s(f32::INFINITY),
+        y,
+    );
     // NaN fails every comparison, and min/max would have turned it into a bound.
     simd.select_f32s(simd.equal_f32s(x, x), y, x)
 }
@@ -93,25 +108,39 @@ const LN2_LO64: f64 = 1.428_606_820_309_417_3e-6;
 /// series to r¹³ (the first term left out is below 5·10⁻¹⁸ for |r| ≤ ln 2 / 2).
 #[inline(always)]
 pub fn exp_f64s<S: Simd>(simd: S, x: S::f64s) -> S::f64s {
-    let c = |v: f64| simd.splat_f64s(v);
-    let clamped = simd.min_f64s(simd.max_f64s(x, c(MIN_X64)), c(MAX_X64));
-    let shifted = simd.mul_add_f64s(clamped, c(std::f64::consts::LOG2_E), c(SHIFTER64));
-    let n = simd.sub_f64s(shifted, c(SHIFTER64));
-    let r = simd.negate_mul_add_f64s(n, c(LN2_HI64), clamped);
-    let r = simd.negate_mul_add_f64s(n, c(LN2_LO64), r);
+    let clamped = simd.min_f64s(
+        simd.max_f64s(x, simd.splat_f64s(MIN_X64)),
+        simd.splat_f64s(MAX_X64),
+    );
+    let shifted = simd.mul_add_f64s(
+        clamped,
+        simd.splat_f64s(std::f64::consts::LOG2_E),
+        simd.splat_f64s(SHIFTER64),
+    );
+    let n = simd.sub_f64s(shifted, simd.splat_f64s(SHIFTER64));
+    let r = simd.negate_mul_add_f64s(n, simd.splat_f64s(LN2_HI64), clamped);
+    let r = simd.negate_mul_add_f64s(n, simd.splat_f64s(LN2_LO64), r);
     // Horner from 1/13! down to 1/1!, then e^r = 1 + r · p.
-    let mut p = c(1.0 / 6_227_020_800.0);
+    let mut p = simd.splat_f64s(1.0 / 6_227_020_800.0);
     let mut factorial = 6_227_020_800.0f64;
     for k in (1..13).rev() {
         factorial /= f64::from(k + 1);
-        p = simd.mul_add_f64s(p, r, c(1.0 / factorial));
+        p = simd.mul_add_f64s(p, r, simd.splat_f64s(1.0 / factorial));
     }
-    let e_r = simd.mul_add_f64s(p, r, c(1.0));
+    let e_r = simd.mul_add_f64s(p, r, simd.splat_f64s(1.0));
     // n · 2⁵² moves n into the exponent field; the shifter's own bits leave the word.
     let n_bits = simd.mul_u64s(simd.transmute_u64s_f64s(shifted), simd.splat_u64s(1 << 52));
     let y = simd.transmute_f64s_u64s(simd.add_u64s(simd.transmute_u64s_f64s(e_r), n_bits));
-    let y = simd.select_f64s(simd.less_than_f64s(x, c(MIN_X64)), c(0.0), y);
-    let y = simd.select_f64s(simd.greater_than_f64s(x, c(MAX_X64)), c(f64::INFINITY), y);
+    let y = simd.select_f64s(
+        simd.less_than_f64s(x, simd.splat_f64s(MIN_X64)),
+        simd.splat_f64s(0.0),
+        y,
+    );
+    let y = simd.select_f64s(
+        simd.greater_than_f64s(x, simd.splat_f64s(MAX_X64)),
+        simd.splat_f64s(f64::INFINITY),
+        y,
+    );
     simd.select_f64s(simd.equal_f64s(x, x), y, x)
 }
 
