@@ -15,6 +15,7 @@ use crate::linear::Linear;
 use crate::rope::Rope;
 
 mod decode_attention;
+mod swiglu;
 
 /// RMSNorm in f32, as transformers' `LlamaRMSNorm`.
 #[derive(Debug, Clone)]
@@ -309,6 +310,19 @@ impl Mlp {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if let Projections::Fused { all, sizes } = &self.gate_up {
+            if let &[i, j] = &sizes[..] {
+                let y = all.forward(x)?;
+                // Inference only: the one-pass activation has no backward.
+                if i == j && !y.track_op() {
+                    if let Some(h) = swiglu::silu_times_up(&y, i)? {
+                        return self.down_proj.forward(&h);
+                    }
+                }
+                let gate = candle_nn::ops::silu(&y.narrow(1, 0, i)?)?;
+                return self.down_proj.forward(&(gate * y.narrow(1, i, j)?)?);
+            }
+        }
         let gate_up = self.gate_up.forward(x)?;
         let gate = candle_nn::ops::silu(&gate_up[0])?;
         self.down_proj.forward(&(gate * &gate_up[1])?)
