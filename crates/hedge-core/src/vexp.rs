@@ -2,8 +2,8 @@
 //! step and in f64 for the per-step statistics and the sampler's weights over the whole
 //! vocabulary: glibc's scalar `exp` and `expf` cost more there than everything around them.
 //!
-//! f32, Cephes' `expf`: x = n·ln 2 + r with n = round(x·log₂e) and |r| ≤ ln 2 / 2 (ln 2 split in two
-//! parts, Cody–Waite), e^r by its degree-7 polynomial, then 2ⁿ added into the exponent bits.
+//! f32, Cephes' `expf`: x = n·ln 2 + r with n = round(x·log₂e) and |r| ≤ ln 2 / 2 (ln 2 split
+//! in two parts, Cody–Waite), e^r by its degree-7 polynomial, then 2ⁿ added into the exponent bits.
 //! Within 2 ulp of the correctly rounded value on the whole f32 range (a test checks this
 //! against f64); e^x is 0 below −86.64 (where the true value is below 2.6·10⁻³⁸, next to the
 //! smallest normal f32: nothing in a softmax), +∞ above 88.72, and NaN stays NaN.
@@ -12,8 +12,8 @@ use pulp::Simd;
 
 /// `out[i]` = exp((values[i] − shift) · scale) in f64, a register at a time; every element
 /// gets the same function whatever its place in the slice, so equal inputs give equal bits.
-/// Within 2 ulp of libm's `exp` (a test checks this); 0 where the argument is below −1021 ln 2 (≈ −707.7), where
-/// e^x is below 4.5·10⁻³⁰⁸.
+/// Within 2 ulp of libm's `exp` (a test checks this); 0 where the argument is below
+/// −1021 ln 2 ≈ −707.7, where e^x is below 4.5·10⁻³⁰⁸.
 pub fn exp_shifted(values: &[f32], shift: f64, scale: f64, out: &mut Vec<f64>) {
     out.clear();
     out.extend(values.iter().map(|&v| (f64::from(v) - shift) * scale));
