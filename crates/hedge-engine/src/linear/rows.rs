@@ -455,6 +455,12 @@ fn multiply_rows<L: Lanes, D: Direct>(
 ) {
     let k = inputs.k;
     let rows = w.len() / k.max(1);
+    // No tile before the block's first asked for it: ask for all its lines now, so that they
+    // arrive together rather than one demand miss after another.
+    let line = (CACHE_LINE / std::mem::size_of::<D>()).max(1);
+    for at in (0..tile.rows.min(rows) * k).step_by(line) {
+        lanes.prefetch(&w[at]);
+    }
     let mut r = 0;
     while r < rows {
         // A tile of weight rows, or single rows at the end of the block.

@@ -67,6 +67,13 @@ pub(super) fn multiply_rows<D: Broadcast>(
 ) {
     let k = inputs.k;
     let rows = w.len() / k.max(1);
+    // No tile before the block's first asked for it: ask for all its lines now, so that they
+    // arrive together rather than one demand miss after another.
+    let line = (CACHE_LINE / std::mem::size_of::<D>()).max(1);
+    for at in (0..tile.rows.min(rows) * k).step_by(line) {
+        v4.sse
+            ._mm_prefetch::<_MM_HINT_T0>(w[at..].as_ptr().cast::<i8>());
+    }
     let mut r = 0;
     while r < rows {
         let rw = tile.rows.min(rows - r);
