@@ -6,8 +6,8 @@
 //! sequences weigh as much as a tenth of the weights' memory traffic.
 //!
 //! The arithmetic is the general path's in f32 — scores `q·k / √d`, a softmax with the maximum
-//! subtracted, the probability-weighted sum of the values — with sums in another order, so the
-//! results agree to rounding.
+//! subtracted, the probability-weighted sum of the values — with sums in another order and e^x
+//! from [`hedge_core::vexp`] (within 2 ulp), so the results agree to rounding.
 
 use candle_core::{CpuStorage, Storage, Tensor};
 use rayon::prelude::*;
@@ -260,9 +260,9 @@ fn softmax_in_place<S: pulp::Simd>(simd: S, x: &mut [f32]) {
     let t = exp_f32s(simd, simd.sub_f32s(simd.partial_load_f32s(tail), m));
     simd.partial_store_f32s(tail, t);
     let sum = tail.iter().sum::<f32>() + simd.reduce_sum_f32s(sum);
-    let inv = simd.splat_f32s(sum);
+    let total = simd.splat_f32s(sum);
     for v in head.iter_mut() {
-        *v = simd.div_f32s(*v, inv);
+        *v = simd.div_f32s(*v, total);
     }
     for v in tail.iter_mut() {
         *v /= sum;
