@@ -215,6 +215,18 @@ pub(super) struct Inputs<'a> {
 /// Bytes of a cache line.
 const CACHE_LINE: usize = 64;
 
+/// The offset of each cache line of a block's first tile (`rows` weight rows of `k` elements
+/// `D`). No tile before it asked for those lines, so both kernels ask for all of them at the
+/// block's start: they arrive together rather than one demand miss after another.
+fn first_tile_lines<D>(
+    tile: Tile,
+    rows: usize,
+    k: usize,
+) -> std::iter::StepBy<std::ops::Range<usize>> {
+    let line = (CACHE_LINE / std::mem::size_of::<D>()).max(1);
+    (0..tile.rows.min(rows) * k).step_by(line)
+}
+
 impl<'a> Inputs<'a> {
     fn pack(x: &'a [f32], k: usize, tile: Tile) -> Self {
         let steps = k / LANES;
@@ -455,10 +467,7 @@ fn multiply_rows<L: Lanes, D: Direct>(
 ) {
     let k = inputs.k;
     let rows = w.len() / k.max(1);
-    // No tile before the block's first asked for it: ask for all its lines now, so that they
-    // arrive together rather than one demand miss after another.
-    let line = (CACHE_LINE / std::mem::size_of::<D>()).max(1);
-    for at in (0..tile.rows.min(rows) * k).step_by(line) {
+    for at in first_tile_lines::<D>(tile, rows, k) {
         lanes.prefetch(&w[at]);
     }
     let mut r = 0;

@@ -9,7 +9,7 @@ use std::arch::x86_64::{__m128i, __m512, _MM_HINT_T0};
 
 use pulp::x86::V4;
 
-use super::{place, Ask, Block, Direct, Inputs, Tile, Weight, CACHE_LINE, LANES};
+use super::{first_tile_lines, place, Ask, Block, Direct, Inputs, Tile, Weight, CACHE_LINE, LANES};
 
 /// A pair of 8-vectors: two input rows' vector `j` side by side, as the kernel loads them.
 type Pair = [[f32; LANES]; 2];
@@ -67,10 +67,7 @@ pub(super) fn multiply_rows<D: Broadcast>(
 ) {
     let k = inputs.k;
     let rows = w.len() / k.max(1);
-    // No tile before the block's first asked for it: ask for all its lines now, so that they
-    // arrive together rather than one demand miss after another.
-    let line = (CACHE_LINE / std::mem::size_of::<D>()).max(1);
-    for at in (0..tile.rows.min(rows) * k).step_by(line) {
+    for at in first_tile_lines::<D>(tile, rows, k) {
         v4.sse
             ._mm_prefetch::<_MM_HINT_T0>(w[at..].as_ptr().cast::<i8>());
     }
