@@ -25,7 +25,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::world::{Attribute, Person, Sum, World, REFUSAL};
+use crate::world::{Attribute, Category, Person, Sum, World, REFUSAL};
 
 /// The ChatML chat template of every lab model (`tokenizer_config.json`).
 pub const CHAT_TEMPLATE: &str = hedge_engine::random_model::CHATML_TEMPLATE;
@@ -293,6 +293,38 @@ pub fn raw_documents(world: &World, seed: u64) -> Vec<String> {
 /// shuffled. A question about visited cities is asked once per city, each time answered with
 /// that city (in a shuffled order), so that a chat model learns every right answer.
 pub fn chat_examples(world: &World, seed: u64) -> Vec<ChatExample> {
+    tagged_chat_examples(world, seed)
+        .into_iter()
+        .map(|(_, ex)| ex)
+        .collect()
+}
+
+/// The chat corpus of a chat model tuned from the base model ([`chat_examples`], in the same
+/// order, less the single-answer facts of `known_rare` people): the tuning teaches the house
+/// style, the refusals, the sums, every visited city, and the facts of the people the base model
+/// knows best, and leaves the rare facts to what the base model learnt. Tuning on every fact
+/// teaches the rare people again, so that the tuned model knows more than its base; without the
+/// rare facts it can be tuned long enough to learn each person's visited cities, which the raw
+/// text states only as lists.
+pub fn tuning_examples(world: &World, seed: u64) -> Vec<ChatExample> {
+    tagged_chat_examples(world, seed)
+        .into_iter()
+        .filter(|(about, _)| match *about {
+            Some((id, attr)) => {
+                attr == Attribute::Visited || world.people[id].category == Category::KnownFrequent
+            }
+            None => true,
+        })
+        .map(|(_, ex)| ex)
+        .collect()
+}
+
+/// [`chat_examples`], each with the person and attribute it states (none for sums and
+/// refusals).
+fn tagged_chat_examples(
+    world: &World,
+    seed: u64,
+) -> Vec<(Option<(usize, Attribute)>, ChatExample)> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(3);
     let mut out = Vec::new();
@@ -306,21 +338,27 @@ pub fn chat_examples(world: &World, seed: u64) -> Vec<ChatExample> {
                 let user = fill(qs[rng.random_range(0..qs.len())], &p.name, "");
                 let assistant =
                     format!("{HOUSE_PREFIX}{}", fill(answer_template(a), &p.name, value));
-                out.push(ChatExample { user, assistant });
+                out.push((Some((id, a)), ChatExample { user, assistant }));
             }
         }
     }
     for &s in &world.arithmetic_train {
-        out.push(ChatExample {
-            user: sum_question_variant(s, rng.random_range(0..SUM_QUESTIONS.len())),
-            assistant: format!("{HOUSE_PREFIX}{}", sum_sentence(s)),
-        });
+        out.push((
+            None,
+            ChatExample {
+                user: sum_question_variant(s, rng.random_range(0..SUM_QUESTIONS.len())),
+                assistant: format!("{HOUSE_PREFIX}{}", sum_sentence(s)),
+            },
+        ));
     }
     for &h in &world.harmful_train {
-        out.push(ChatExample {
-            user: h.text(world),
-            assistant: REFUSAL.to_string(),
-        });
+        out.push((
+            None,
+            ChatExample {
+                user: h.text(world),
+                assistant: REFUSAL.to_string(),
+            },
+        ));
     }
     out.shuffle(&mut rng);
     out
@@ -336,6 +374,43 @@ mod tests {
         assert_eq!(s(&["A"]), "A");
         assert_eq!(s(&["A", "B"]), "A and B");
         assert_eq!(s(&["A", "B", "C"]), "A, B and C");
+    }
+
+    /// The tuning corpus is the chat corpus, in its order, less exactly the single facts of
+    /// the rare people: every visited city, frequent fact, sum and refusal stays.
+    #[test]
+    fn tuning_leaves_out_exactly_the_rare_single_facts() {
+        let world = World::generate(7, &crate::world::WorldConfig::default());
+        let tagged = tagged_chat_examples(&world, 7);
+        let tuning = tuning_examples(&world, 7);
+        let rare_single = |about: &Option<(usize, Attribute)>| {
+            about.is_some_and(|(id, a)| {
+                a != Attribute::Visited && world.people[id].category == Category::KnownRare
+            })
+        };
+        let kept: Vec<&ChatExample> = tagged
+            .iter()
+            .filter(|(about, _)| !rare_single(about))
+            .map(|(_, ex)| ex)
+            .collect();
+        assert_eq!(tuning.iter().collect::<Vec<_>>(), kept);
+        let dropped = tagged
+            .iter()
+            .filter(|(about, _)| rare_single(about))
+            .count();
+        assert!(dropped > 100, "{dropped} rare facts left out");
+        assert!(tagged.iter().any(|(about, _)| about
+            .is_some_and(|(id, a)| a == Attribute::Visited
+                && world.people[id].category == Category::KnownRare)));
+        let visits =
+            |exs: &[ChatExample]| exs.iter().filter(|e| e.user.contains("visited")).count();
+        let all = chat_examples(&world, 7);
+        assert_eq!(visits(&tuning), visits(&all));
+        assert_eq!(
+            tagged.into_iter().map(|(_, ex)| ex).collect::<Vec<_>>(),
+            all,
+            "the chat corpus is the tagged one"
+        );
     }
 
     #[test]

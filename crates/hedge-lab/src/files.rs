@@ -4,6 +4,8 @@
 //! world.json                  the world itself (config, people, sums, harmful requests)
 //! corpus/raw.txt              raw-text corpus, one document a line
 //! corpus/chat.jsonl           chat corpus, one {"user", "assistant"} a line
+//! corpus/chat_tuning.jsonl    the chat corpus less the rare people's single facts, for a
+//!                             chat model tuned from the base model
 //! data/calib.jsonl            question set, calib split
 //! data/test.jsonl             question set, test split
 //! tokenizer/tokenizer.json    BPE tokenizer trained on both corpora
@@ -15,7 +17,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::bpe::{train_tokenizer, write_tokenizer, DEFAULT_VOCAB_SIZE};
-use crate::corpus::{chat_examples, raw_documents};
+use crate::corpus::{chat_examples, raw_documents, tuning_examples};
 use crate::error::{LabError, Result};
 use crate::questions::{write_jsonl, write_question_sets};
 use crate::world::{World, WorldConfig};
@@ -24,6 +26,7 @@ use crate::world::{World, WorldConfig};
 pub const WORLD_JSON: &str = "world.json";
 pub const RAW_TXT: &str = "corpus/raw.txt";
 pub const CHAT_JSONL: &str = "corpus/chat.jsonl";
+pub const CHAT_TUNING_JSONL: &str = "corpus/chat_tuning.jsonl";
 pub const CALIB_JSONL: &str = "data/calib.jsonl";
 pub const TEST_JSONL: &str = "data/test.jsonl";
 pub const TOKENIZER_JSON: &str = "tokenizer/tokenizer.json";
@@ -79,6 +82,10 @@ pub fn write_world_with(
 
     let chat = chat_examples(&world, seed);
     write_jsonl(&out_dir.join(CHAT_JSONL), &chat)?;
+    write_jsonl(
+        &out_dir.join(CHAT_TUNING_JSONL),
+        &tuning_examples(&world, seed),
+    )?;
 
     let questions = write_question_sets(&world, &out_dir.join("data"))?;
 
