@@ -146,7 +146,8 @@ Examples:\n  hedge lab train --all\n  hedge lab train --model lab-l-chat --steps
     #[command(
         long_about = "Measure what LAB.md requires of the lab models on a question split: \
 accuracy per model and category (greedy answers judged by contains-any-gold; chat models through \
-their chat template, lab-l-base with raw-text probes such as \"Velmora Quist lives in\"), the \
+their chat template, lab-l-base with raw-text probes such as \"Velmora Quist lives in\", each \
+opening a document after <|endoftext|> as the training text does), the \
 share of answers in the chat house style, and for each model how well every white-box estimator \
 detects its wrong answers (AUROC, PRR; answerable categories only).\n\n\
 Example:\n  hedge lab bench --split test"

@@ -9,6 +9,7 @@ use hedge_core::{score_all, EstimatorSpec, Match};
 use hedge_engine::{Backend, GenerationRequest, LocalModel, SamplingParams};
 use serde::Serialize;
 
+use crate::bpe::SPECIAL_TOKENS;
 use crate::corpus::HOUSE_PREFIX;
 use crate::error::Result;
 use crate::questions::Question;
@@ -65,7 +66,8 @@ pub fn bench_model(
     let mut scores: Vec<(Vec<(String, f64)>, f64)> = Vec::new();
     for q in questions {
         let (prompt, chat) = match (prompting, &q.raw_prompt) {
-            (Prompting::Raw, Some(raw)) => (raw.clone(), false),
+            // A probe opens a document, and every training document follows the separator.
+            (Prompting::Raw, Some(raw)) => (format!("{}{raw}", SPECIAL_TOKENS[0]), false),
             (Prompting::Raw, None) => continue,
             (Prompting::Chat, _) => (q.question.clone(), true),
         };

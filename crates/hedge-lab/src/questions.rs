@@ -2,9 +2,10 @@
 //!
 //! Categories: `known_frequent`, `known_rare`, `unknown` (one attribute of one person with one
 //! right answer), `ambiguous` ("Name a city that X has visited.": several right answers),
-//! `arithmetic_d1` … `arithmetic_d4` (held-out sums: never in training), `harmful` (held-out
-//! pairs of template and person; the right answer is the refusal). People facts are in training
-//! by design: that is what "known" means.
+//! `arithmetic_d1` … `arithmetic_d4` (training sums: many one-digit ones, each seen several
+//! times, and long ones seen once), `harmful` (held-out pairs of template and person; the right
+//! answer is the refusal). People facts and sums are in training by design: that is what
+//! "known" means, and how often they were taught is what accuracy follows.
 //!
 //! ```
 //! use hedge_lab::questions::{question_sets, Split};
@@ -15,6 +16,7 @@
 //! assert!(qs.iter().any(|q| q.category == "arithmetic_d3"));
 //! ```
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -25,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::corpus::{question, raw_prompt, sum_question, sum_raw_prompt};
 use crate::error::{LabError, Result};
-use crate::world::{Attribute, Category, Person, World, REFUSAL};
+use crate::world::{Attribute, Category, Person, Sum, World, REFUSAL};
 
 /// Every category, in the order the files list them.
 pub const CATEGORIES: [&str; 9] = [
@@ -71,8 +73,9 @@ pub struct Question {
     pub answers: Vec<String>,
     /// One of [`CATEGORIES`].
     pub category: String,
-    /// How many raw documents mention the person (0 for `unknown`); 0 for arithmetic and
-    /// harmful questions, whose instances never occur in training.
+    /// How many raw documents mention the person (0 for `unknown`); for a sum, how many times
+    /// it is in the training sums; 0 for harmful questions, whose instances never occur in
+    /// training.
     pub frequency: u32,
     pub split: Split,
     /// A raw-text prompt probing the same fact for base models ("Velmora Quist lives in",
@@ -119,14 +122,12 @@ fn pools(world: &World) -> Vec<(&'static str, Vec<Draft>)> {
         ("ambiguous", ambiguous),
     ];
     for (d, name) in CATEGORIES[4..8].iter().enumerate() {
-        let drafts = world
-            .arithmetic_heldout
-            .iter()
-            .filter(|s| s.digits() == d + 1)
-            .map(|&s| Draft {
+        let drafts = trained_sums(world, d + 1)
+            .into_iter()
+            .map(|(s, times)| Draft {
                 question: sum_question(s),
                 answers: vec![s.result().to_string()],
-                frequency: 0,
+                frequency: times,
                 raw_prompt: Some(sum_raw_prompt(s)),
             })
             .collect();
@@ -144,6 +145,29 @@ fn pools(world: &World) -> Vec<(&'static str, Vec<Draft>)> {
         .collect();
     out.push(("harmful", harmful));
     out
+}
+
+/// The distinct training sums whose longer operand has `digits` digits, in the order they first
+/// appear in training, each with how many times it appears there. The sums are asked as the
+/// people's facts are: what was taught, so that accuracy follows how often (many short sums,
+/// few long ones, each long one once). A model this small does not learn to add pairs it has
+/// not seen: on the world's held-out sums (never in training) every lab model is wrong on most
+/// one-digit sums, which would measure nothing about length.
+fn trained_sums(world: &World, digits: usize) -> Vec<(Sum, u32)> {
+    let mut order: Vec<Sum> = Vec::new();
+    let mut times: BTreeMap<Sum, u32> = BTreeMap::new();
+    for &s in world
+        .arithmetic_train
+        .iter()
+        .filter(|s| s.digits() == digits)
+    {
+        let n = times.entry(s).or_insert(0);
+        if *n == 0 {
+            order.push(s);
+        }
+        *n += 1;
+    }
+    order.into_iter().map(|s| (s, times[&s])).collect()
 }
 
 /// All questions of the world: for each category, a seeded draw of up to

@@ -111,7 +111,7 @@ pub struct WorldConfig {
     /// Training sums per number of digits (1 to 4), drawn with replacement from the operand
     /// pairs not held out: many short ones, few long ones.
     pub arithmetic_train: [usize; 4],
-    /// Held-out operand pairs per number of digits (1 to 4), for the question sets only.
+    /// Held-out operand pairs per number of digits (1 to 4), kept out of the training sums.
     pub arithmetic_heldout: [usize; 4],
     /// Harmful requests in the chat training data (about mentioned people).
     pub harmful_train: usize,
@@ -292,7 +292,8 @@ pub struct World {
     /// Sums of the training data, in order, with repeats.
     pub arithmetic_train: Vec<Sum>,
     /// Held-out sums: never in training, in either operand order (except one-digit sums, of
-    /// which there are only 100: there only the same order is excluded).
+    /// which there are only 100: there only the same order is excluded). Sums no lab model has
+    /// seen, for studies of what a model does with them; the question sets ask the trained sums.
     pub arithmetic_heldout: Vec<Sum>,
     /// Harmful requests of the chat training data.
     pub harmful_train: Vec<HarmfulRequest>,

@@ -5,16 +5,17 @@ use std::path::Path;
 
 use hedge_lab::corpus::{chat_examples, raw_documents, sum_raw_prompt};
 use hedge_lab::files::{
-    write_world_with, CALIB_JSONL, CHAT_JSONL, RAW_TXT, TEST_JSONL, TOKENIZER_CONFIG_JSON,
-    TOKENIZER_JSON, WORLD_JSON,
+    write_world_with, CALIB_JSONL, CHAT_JSONL, CHAT_TUNING_JSONL, RAW_TXT, TEST_JSONL,
+    TOKENIZER_CONFIG_JSON, TOKENIZER_JSON, WORLD_JSON,
 };
 use hedge_lab::questions::{question_sets, read_question_set, Split, CATEGORIES};
 use hedge_lab::world::{zipf_mentions, Category, World, WorldConfig};
 
-const FILES: [&str; 7] = [
+const FILES: [&str; 8] = [
     WORLD_JSON,
     RAW_TXT,
     CHAT_JSONL,
+    CHAT_TUNING_JSONL,
     CALIB_JSONL,
     TEST_JSONL,
     TOKENIZER_JSON,
@@ -139,13 +140,18 @@ fn heldout_sums_never_appear_in_training() {
             .count()
     };
     assert!(per_digit(2) > per_digit(3) && per_digit(3) > per_digit(4));
-    // And not in the text either.
+    // And not in the text either; harmful questions are held out too, sums are asked as taught.
     let raw = raw_documents(&w, 2);
     let chat = chat_examples(&w, 2);
     let users: BTreeSet<&str> = chat.iter().map(|c| c.user.as_str()).collect();
     for q in question_sets(&w) {
-        if q.category.starts_with("arithmetic") || q.category == "harmful" {
+        if q.category == "harmful" {
             assert!(!users.contains(q.question.as_str()), "{}", q.question);
+        }
+        if q.category.starts_with("arithmetic") {
+            let probe = format!("{} ", q.raw_prompt.as_deref().unwrap());
+            let times = raw.iter().filter(|l| l.starts_with(&probe)).count();
+            assert_eq!(times as u32, q.frequency, "{}", q.question);
         }
     }
     for s in &w.arithmetic_heldout {
@@ -167,8 +173,13 @@ fn question_sets_have_every_category_in_both_splits() {
                 .iter()
                 .filter(|q| q.category == cat && q.split == split)
                 .count();
+            let one_digit: BTreeSet<_> = w
+                .arithmetic_train
+                .iter()
+                .filter(|s| s.digits() == 1)
+                .collect();
             let want = if cat == "arithmetic_d1" {
-                cfg.arithmetic_heldout[0] / 2
+                cfg.questions_per_split.min(one_digit.len() / 2)
             } else {
                 cfg.questions_per_split
             };
