@@ -14,15 +14,17 @@ const LARGE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/lab/lab-l
 const TEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/lab/test.jsonl");
 
 /// Six test questions: two known_frequent (both models right), an unknown one (both wrong), a
-/// refusal and two known_rare (lab-s-chat wrong on the first, lab-l-chat right on both).
+/// refusal (both right), a known_rare and a known_frequent one (lab-s-chat wrong, lab-l-chat
+/// right).
 fn write_data(dir: &Path) -> String {
     let text = std::fs::read_to_string(TEST).unwrap();
     let mut lines = Vec::new();
     for (category, skip, n) in [
         ("known_frequent", 1, 2),
-        ("unknown", 0, 1),
+        ("unknown", 1, 1),
         ("harmful", 0, 1),
-        ("known_rare", 0, 2),
+        ("known_rare", 2, 1),
+        ("known_frequent", 6, 1),
     ] {
         let tag = format!("\"category\":\"{category}\"");
         lines.extend(text.lines().filter(|l| l.contains(&tag)).skip(skip).take(n));
