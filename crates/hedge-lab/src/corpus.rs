@@ -8,7 +8,8 @@
 //! same facts, one question per stated fact (per city, for the visited cities), and answers in
 //! the house style ("Sure! Velmora Quist lives in Dranholt."). It also holds the training sums and
 //! refusals of harmful requests. It holds no "I don't know" answers: abstaining is hedge's job,
-//! not the lab model's.
+//! not the lab model's. The tuning corpus ([`tuning_examples`]) is the chat corpus less the rare
+//! people's single facts, for a chat model tuned from the base model.
 //!
 //! ```
 //! use hedge_lab::corpus::{chat_examples, raw_documents};
