@@ -561,10 +561,24 @@ fn bench_sampling_reports_both_ways_and_their_ratio() {
         "--prompt-tokens",
         "8",
         "--rounds",
-        "1",
+        "2",
         "--json",
     ]));
     assert_eq!(v["bench"], "sampling");
+    // Each round's own ratio, and their median (of two: the mean), which lies between them.
+    let rounds: Vec<f64> = v["fork_over_greedy_rounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_f64().unwrap())
+        .collect();
+    assert_eq!(rounds.len(), 2, "{v}");
+    let median = v["fork_over_greedy_median"].as_f64().unwrap();
+    assert!(
+        (median - (rounds[0] + rounds[1]) / 2.0).abs() < 1e-12,
+        "{v}"
+    );
+    assert!(rounds[0] <= rounds[1], "sorted: {v}");
     for k in [
         "fork_over_greedy",
         "separate_over_greedy",

@@ -326,8 +326,8 @@ fn metrics(a: BenchMetricsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The median of a non-empty list of timings.
-fn median(xs: &mut [f64]) -> f64 {
+/// The median of a non-empty list of timings (sorted in place).
+pub(super) fn median(xs: &mut [f64]) -> f64 {
     xs.sort_by(f64::total_cmp);
     let n = xs.len();
     if n % 2 == 1 {
