@@ -42,6 +42,15 @@ const SAMPLING: [&str; 10] = [
     "sar",
 ];
 
+/// A JSON array of numbers.
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
 fn generate(model: &str, seed: &str, extra: &[&str]) -> Value {
     let mut args = vec![
         "generate",
@@ -78,12 +87,7 @@ fn sampling_and_reflexive_estimators_are_finite_in_json() {
     let samples = v["samples"].as_array().unwrap();
     assert_eq!(samples.len(), 4);
     for s in samples {
-        let lp: Vec<f64> = s["token_logprobs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap())
-            .collect();
+        let lp = floats(&s["token_logprobs"]);
         assert!(!lp.is_empty() && s["text"].is_string());
         let sum: f64 = lp.iter().sum();
         assert!((s["logprob"].as_f64().unwrap() - sum).abs() < 1e-9);
@@ -566,12 +570,7 @@ fn bench_sampling_reports_both_ways_and_their_ratio() {
     ]));
     assert_eq!(v["bench"], "sampling");
     // Each round's own ratio, and their median (of two: the mean), which lies between them.
-    let rounds: Vec<f64> = v["fork_over_greedy_rounds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r.as_f64().unwrap())
-        .collect();
+    let rounds = floats(&v["fork_over_greedy_rounds"]);
     assert_eq!(rounds.len(), 2, "{v}");
     let median = v["fork_over_greedy_median"].as_f64().unwrap();
     assert!(
