@@ -1,29 +1,106 @@
 //! `KvCache`: one sequence's keys and values for every layer, preallocated so that appending a
-//! token copies only that token, and forkable so that n samples share one prefilled prompt.
+//! token copies only that token, and forkable so that n samples share one prefilled prompt: a
+//! fork reads the prompt's keys and values where they already are, and writes only its own.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use candle_core::{CpuStorage, InplaceOp2, Layout, Tensor};
 
 use crate::error::Result;
 
-/// Keys and values of one layer: buffers of shape `(kv_heads, capacity, head_dim)`, of which the
-/// first `len` positions are filled.
-#[derive(Debug)]
+/// Keys and values of one layer: the positions shared with the cache this one was forked from
+/// (read, never written), then its own buffers of shape `(kv_heads, capacity, head_dim)`, of
+/// which the first `len` positions are filled.
+#[derive(Debug, Default)]
 struct LayerKv {
-    k: Tensor,
-    v: Tensor,
+    /// `(kv_heads, shared_len, head_dim)` views of another cache's buffers.
+    shared: Option<(Tensor, Tensor)>,
+    own: Option<(Tensor, Tensor)>,
     len: usize,
+    /// Forks read the first `frozen` positions of `own` in place: before writing below it, this
+    /// cache moves to a copy of its buffers.
+    frozen: AtomicUsize,
 }
 
 impl LayerKv {
+    fn shared_len(&self) -> usize {
+        self.shared
+            .as_ref()
+            .map_or(0, |(k, _)| k.dim(1).unwrap_or(0))
+    }
+
     fn capacity(&self) -> usize {
-        self.k.dim(1).unwrap_or(0)
+        self.own.as_ref().map_or(0, |(k, _)| k.dim(1).unwrap_or(0))
+    }
+
+    /// Views of every cached position: the shared ones, then the own ones.
+    fn views(&self) -> Result<KvViews> {
+        let own = match &self.own {
+            Some((k, v)) if self.len > 0 => {
+                Some((k.narrow(1, 0, self.len)?, v.narrow(1, 0, self.len)?))
+            }
+            _ => None,
+        };
+        Ok(KvViews {
+            shared: self.shared.clone(),
+            own,
+        })
+    }
+}
+
+/// One layer's cached keys and values as views, `(kv_heads, len, head_dim)` each: the positions
+/// shared with other forks of the same prompt, then the sequence's own.
+#[derive(Debug, Clone)]
+pub(crate) struct KvViews {
+    pub shared: Option<(Tensor, Tensor)>,
+    pub own: Option<(Tensor, Tensor)>,
+}
+
+impl KvViews {
+    /// Number of positions.
+    pub fn len(&self) -> usize {
+        [&self.shared, &self.own]
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k.dim(1).unwrap_or(0))
+            .sum()
+    }
+
+    /// The first `len` positions.
+    pub fn narrow(&self, len: usize) -> Result<Self> {
+        let cut = |kv: &Option<(Tensor, Tensor)>, len: usize| -> Result<Option<(Tensor, Tensor)>> {
+            match kv {
+                Some((k, v)) if len > 0 => {
+                    let len = len.min(k.dim(1)?);
+                    Ok(Some((k.narrow(1, 0, len)?, v.narrow(1, 0, len)?)))
+                }
+                _ => Ok(None),
+            }
+        };
+        let shared_len = self.shared.as_ref().map_or(Ok(0), |(k, _)| k.dim(1))?;
+        Ok(Self {
+            shared: cut(&self.shared, len)?,
+            own: cut(&self.own, len.saturating_sub(shared_len))?,
+        })
+    }
+
+    /// Keys and values as one tensor each (a copy when some positions are shared); `None` when
+    /// nothing is cached.
+    pub fn joined(&self) -> Result<Option<(Tensor, Tensor)>> {
+        Ok(match (&self.shared, &self.own) {
+            (Some((sk, sv)), Some((k, v))) => {
+                Some((Tensor::cat(&[sk, k], 1)?, Tensor::cat(&[sv, v], 1)?))
+            }
+            (Some(kv), None) | (None, Some(kv)) => Some(kv.clone()),
+            (None, None) => None,
+        })
     }
 }
 
 /// The KV cache of one sequence.
 #[derive(Debug, Default)]
 pub struct KvCache {
-    layers: Vec<Option<LayerKv>>,
+    layers: Vec<LayerKv>,
 }
 
 const MIN_CAPACITY: usize = 64;
@@ -32,24 +109,24 @@ impl KvCache {
     /// An empty cache for a model with `n_layers` layers.
     pub fn new(n_layers: usize) -> Self {
         Self {
-            layers: (0..n_layers).map(|_| None).collect(),
+            layers: (0..n_layers).map(|_| LayerKv::default()).collect(),
         }
     }
 
     /// Number of positions cached (the position of the next token).
     pub fn len(&self) -> usize {
-        self.layers
-            .first()
-            .and_then(|l| l.as_ref())
-            .map_or(0, |l| l.len)
+        self.layers.first().map_or(0, |l| l.shared_len() + l.len)
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// An independent copy that shares nothing with `self`: appending to one leaves the other
-    /// unchanged. Costs one copy of the cached prefix, far less than prefilling it again.
+    /// A cache that continues from the same positions independently: appending to one, or
+    /// truncating it, leaves the other unchanged. The fork reads the positions cached so far
+    /// where they are, with no copy (unless `self` is itself a fork that has added positions of
+    /// its own: those are copied once), so n forks of a prompt hold its keys and values once,
+    /// and decoding them reads them once.
     ///
     /// # Errors
     /// Only on a device failure.
@@ -57,14 +134,19 @@ impl KvCache {
         let layers = self
             .layers
             .iter()
-            .map(|l| match l {
-                None => Ok(None),
-                Some(l) => {
-                    let cap = l.capacity();
-                    let k = copy_prefix(&l.k, l.len, cap)?;
-                    let v = copy_prefix(&l.v, l.len, cap)?;
-                    Ok(Some(LayerKv { k, v, len: l.len }))
-                }
+            .map(|l| {
+                let shared = match (&l.shared, l.len) {
+                    (shared, 0) => shared.clone(),
+                    (None, len) => {
+                        l.frozen.fetch_max(len, Ordering::Relaxed);
+                        l.views()?.own
+                    }
+                    (Some(_), _) => l.views()?.joined()?,
+                };
+                Ok(LayerKv {
+                    shared,
+                    ..LayerKv::default()
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self { layers })
@@ -74,13 +156,23 @@ impl KvCache {
     /// `len`: a rejected draft is rolled back without copying anything. A `len` at or past the
     /// cached length changes nothing.
     pub fn truncate(&mut self, len: usize) {
-        for l in self.layers.iter_mut().flatten() {
-            l.len = l.len.min(len);
+        for l in &mut self.layers {
+            let shared_len = l.shared_len();
+            if len >= shared_len {
+                l.len = l.len.min(len - shared_len);
+                continue;
+            }
+            l.len = 0;
+            l.shared = match l.shared.take() {
+                Some((k, v)) if len > 0 => k.narrow(1, 0, len).ok().zip(v.narrow(1, 0, len).ok()),
+                _ => None,
+            };
         }
     }
 
-    /// Appends `k`, `v` of shape `(kv_heads, t, head_dim)` to layer `layer` and returns views of
-    /// all the keys and values cached so far, `(kv_heads, len + t, head_dim)`.
+    /// Appends `k`, `v` of shape `(kv_heads, t, head_dim)` to layer `layer` and returns all the
+    /// keys and values cached so far, `(kv_heads, len + t, head_dim)` (views of the cache, or a
+    /// copy when some positions are shared with another fork).
     pub(crate) fn append(
         &mut self,
         layer: usize,
@@ -89,22 +181,28 @@ impl KvCache {
     ) -> Result<(Tensor, Tensor)> {
         let (kvh, t, hd) = k.dims3()?;
         let l = self.reserve(layer, t, (kvh, hd), k)?;
-        l.k.slice_set(&k.contiguous()?, 1, l.len)?;
-        l.v.slice_set(&v.contiguous()?, 1, l.len)?;
+        let Some((kb, vb)) = &l.own else {
+            unreachable!("reserve gives the layer its own buffers")
+        };
+        kb.slice_set(&k.contiguous()?, 1, l.len)?;
+        vb.slice_set(&v.contiguous()?, 1, l.len)?;
         l.len += t;
-        Ok((l.k.narrow(1, 0, l.len)?, l.v.narrow(1, 0, l.len)?))
+        Ok(l.views()?
+            .joined()?
+            .unwrap_or_else(|| (k.clone(), v.clone())))
     }
 
     /// [`KvCache::append`] for rows `first..first + t` of the packed keys and values of a forward
     /// pass, `(tokens, kv_heads, head_dim)`, contiguous f32 on the CPU (the decoding step): each
-    /// row is copied straight into the cache, in place, with no intermediate tensor.
+    /// row is copied straight into the cache, in place, with no intermediate tensor. Returns the
+    /// cached positions as views, the shared ones apart.
     pub(crate) fn append_rows(
         &mut self,
         layer: usize,
         (k, v): (&Tensor, &Tensor),
         first: usize,
         t: usize,
-    ) -> Result<(Tensor, Tensor)> {
+    ) -> Result<KvViews> {
         let (_, kvh, hd) = k.dims3()?;
         let l = self.reserve(layer, t, (kvh, hd), k)?;
         let write = WriteRows {
@@ -112,14 +210,18 @@ impl KvCache {
             t,
             at: l.len,
         };
-        l.k.inplace_op2(k, &write)?;
-        l.v.inplace_op2(v, &write)?;
+        let Some((kb, vb)) = &l.own else {
+            unreachable!("reserve gives the layer its own buffers")
+        };
+        kb.inplace_op2(k, &write)?;
+        vb.inplace_op2(v, &write)?;
         l.len += t;
-        Ok((l.k.narrow(1, 0, l.len)?, l.v.narrow(1, 0, l.len)?))
+        l.views()
     }
 
-    /// Layer `layer`'s buffers, grown (to a power of two, the filled prefix copied) so that `t`
-    /// more positions fit; `like` gives their dtype and device.
+    /// Layer `layer`, with own buffers that `t` more positions fit in (grown to a power of two,
+    /// the filled positions copied) and that no fork reads where they will be written; `like`
+    /// gives their dtype and device.
     fn reserve(
         &mut self,
         layer: usize,
@@ -127,30 +229,32 @@ impl KvCache {
         (kvh, hd): (usize, usize),
         like: &Tensor,
     ) -> Result<&mut LayerKv> {
-        let slot = &mut self.layers[layer];
-        let len = slot.as_ref().map_or(0, |l| l.len);
-        let cap = slot.as_ref().map_or(0, |l| l.capacity());
-        if len + t > cap {
-            let new_cap = (len + t).next_power_of_two().max(MIN_CAPACITY);
-            let (dtype, device) = (like.dtype(), like.device());
-            let grown = match slot.take() {
-                Some(old) => LayerKv {
-                    k: copy_prefix(&old.k, old.len, new_cap)?,
-                    v: copy_prefix(&old.v, old.len, new_cap)?,
-                    len: old.len,
-                },
-                None => LayerKv {
-                    k: Tensor::zeros((kvh, new_cap, hd), dtype, device)?,
-                    v: Tensor::zeros((kvh, new_cap, hd), dtype, device)?,
-                    len: 0,
-                },
+        let l = &mut self.layers[layer];
+        let cap = l.capacity();
+        let read_by_forks = l.len < *l.frozen.get_mut();
+        if l.len + t > cap || read_by_forks {
+            let new_cap = if l.len + t > cap {
+                (l.len + t).next_power_of_two().max(MIN_CAPACITY)
+            } else {
+                cap
             };
-            *slot = Some(grown);
+            l.own = Some(match l.own.take() {
+                Some((k, v)) => (
+                    copy_prefix(&k, l.len, new_cap)?,
+                    copy_prefix(&v, l.len, new_cap)?,
+                ),
+                None => {
+                    let (dtype, device) = (like.dtype(), like.device());
+                    (
+                        Tensor::zeros((kvh, new_cap, hd), dtype, device)?,
+                        Tensor::zeros((kvh, new_cap, hd), dtype, device)?,
+                    )
+                }
+            });
+            // The forks keep the old buffers.
+            *l.frozen.get_mut() = 0;
         }
-        match slot.as_mut() {
-            Some(l) => Ok(l),
-            None => unreachable!("the slot was filled just above"),
-        }
+        Ok(l)
     }
 }
 
@@ -233,6 +337,7 @@ mod tests {
         // 3 rows, then 66 more: the second append grows the buffers past MIN_CAPACITY.
         for (first, t) in [(1, 3), (4, 66)] {
             let got = by_rows.append_rows(0, (&k, &v), first, t).unwrap();
+            let got = got.joined().unwrap().unwrap();
             let ki = k.narrow(0, first, t).unwrap().transpose(0, 1).unwrap();
             let vi = v.narrow(0, first, t).unwrap().transpose(0, 1).unwrap();
             let want = by_tensors.append(0, &ki, &vi).unwrap();
@@ -243,5 +348,62 @@ mod tests {
         }
         assert_eq!(by_rows.len(), 69);
         assert!(by_rows.append_rows(0, (&k, &v), 68, 3).is_err());
+    }
+
+    /// Every position of a layer, `[kv_head][position][dim]`.
+    type Positions = Vec<Vec<Vec<f32>>>;
+
+    /// The keys and the values of `views`, read out.
+    fn positions(views: &KvViews) -> (Positions, Positions) {
+        let (k, v) = views.joined().unwrap().unwrap();
+        (k.to_vec3().unwrap(), v.to_vec3().unwrap())
+    }
+
+    /// Rows `at..at + t` of a `(tokens, 1, 2)` tensor counting from `base`, as keys; values negated.
+    fn rows(base: f32, t: usize) -> (Tensor, Tensor) {
+        let k = Tensor::arange(base, base + (2 * t) as f32, &Device::Cpu)
+            .unwrap()
+            .reshape((t, 1, 2))
+            .unwrap();
+        let v = (&k * -1.0).unwrap();
+        (k, v)
+    }
+
+    /// A fork reads its parent's positions in place, yet each side's appends and truncations
+    /// stay its own: a parent rolled back and rewritten under its forks moves to a copy first.
+    #[test]
+    fn forks_share_the_prefix_and_stay_independent() {
+        let mut parent = KvCache::new(1);
+        let (k, v) = rows(0.0, 5);
+        let before = positions(&parent.append_rows(0, (&k, &v), 0, 5).unwrap());
+        let mut child = parent.fork().unwrap();
+        assert_eq!(child.len(), 5);
+        // The parent's rollback and new rows do not reach the fork.
+        parent.truncate(3);
+        let (k2, v2) = rows(100.0, 2);
+        let rewritten = positions(&parent.append_rows(0, (&k2, &v2), 0, 2).unwrap());
+        assert_eq!(rewritten.0[0][..3], before.0[0][..3]);
+        assert_eq!(rewritten.0[0][3], vec![100.0, 101.0]);
+        // The fork's view: the five shared positions, then its own.
+        let (k3, v3) = rows(200.0, 1);
+        let grown = child.append_rows(0, (&k3, &v3), 0, 1).unwrap();
+        assert!(grown.shared.is_some());
+        let grown = positions(&grown);
+        assert_eq!(grown.0[0][..5], before.0[0][..]);
+        assert_eq!(grown.1[0][5], vec![-200.0, -201.0]);
+        // A fork of a fork that has positions of its own sees all six.
+        let mut grandchild = child.fork().unwrap();
+        let (k4, v4) = rows(300.0, 1);
+        let seen = positions(&grandchild.append_rows(0, (&k4, &v4), 0, 1).unwrap());
+        assert_eq!(seen.0[0][..6], grown.0[0][..]);
+        // Truncating into the shared positions keeps their start.
+        child.truncate(2);
+        assert_eq!(child.len(), 2);
+        let (k5, v5) = rows(400.0, 1);
+        let cut = positions(&child.append_rows(0, (&k5, &v5), 0, 1).unwrap());
+        assert_eq!(cut.0[0][..2], before.0[0][..2]);
+        assert_eq!(cut.0[0][2], vec![400.0, 401.0]);
+        assert_eq!(parent.len(), 5);
+        assert_eq!(grandchild.len(), 7);
     }
 }

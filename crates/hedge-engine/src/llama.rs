@@ -207,25 +207,18 @@ impl Attention {
             let Some(cache) = cache else {
                 return Ok(None);
             };
-            let (keys, values) = cache.append_rows(layer, (&k, &v), span.start, span.len)?;
+            let kv = cache.append_rows(layer, (&k, &v), span.start, span.len)?;
             // Token i of the span, at position past + i, sees the positions up to its own (and
             // none before its window).
             for i in 0..span.len {
                 let visible = span.past + i + 1;
                 let first_visible = self.window.map_or(0, |w| visible.saturating_sub(w));
-                cached.push(if i + 1 == span.len {
-                    decode_attention::Cached {
-                        keys: keys.clone(),
-                        values: values.clone(),
-                        first_visible,
-                    }
+                let kv = if i + 1 == span.len {
+                    kv.clone()
                 } else {
-                    decode_attention::Cached {
-                        keys: keys.narrow(1, 0, visible)?,
-                        values: values.narrow(1, 0, visible)?,
-                        first_visible,
-                    }
-                });
+                    kv.narrow(visible)?
+                };
+                cached.push(decode_attention::Cached { kv, first_visible });
             }
         }
         let q_rows: Vec<f32> = q.flatten_all()?.to_vec1()?;
@@ -245,9 +238,13 @@ impl Attention {
                     let one = Span {
                         start: row,
                         len: 1,
-                        past: c.keys.dim(1)? - 1,
+                        past: c.kv.len().saturating_sub(1),
                     };
-                    outs.push(self.attend(&qi, &c.keys, &c.values, &one)?);
+                    // Never empty: this step's own key was just appended.
+                    let Some((keys, values)) = c.kv.joined()? else {
+                        unreachable!("the step's key and value are cached")
+                    };
+                    outs.push(self.attend(&qi, &keys, &values, &one)?);
                 }
                 Tensor::cat(&outs, 0)?
             }

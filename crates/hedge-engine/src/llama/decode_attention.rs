@@ -9,10 +9,11 @@
 //! subtracted, the probability-weighted sum of the values — with sums in another order and e^x
 //! from [`hedge_core::vexp`] (within 2 ulp), so the results agree to rounding.
 
-use candle_core::{CpuStorage, Storage, Tensor};
+use candle_core::{CpuStorage, Storage};
 use rayon::prelude::*;
 
 use crate::error::Result;
+use crate::kv_cache::KvViews;
 use hedge_core::vexp::exp_f32s;
 
 /// Below this many query-key products (times the head size) the pass runs on the calling thread:
@@ -20,11 +21,11 @@ use hedge_core::vexp::exp_f32s;
 /// context).
 const SERIAL_WORK: usize = 1 << 17;
 
-/// One sequence's cached keys and values after this step's token was appended, both
-/// `(kv_heads, len, head_dim)` views of the cache, and the first position its query may see.
+/// One sequence's cached keys and values after this step's token was appended (views of the
+/// cache: the positions its forks share, then its own), and the first position its query may
+/// see.
 pub(super) struct Cached {
-    pub keys: Tensor,
-    pub values: Tensor,
+    pub kv: KvViews,
     pub first_visible: usize,
 }
 
@@ -55,29 +56,49 @@ pub(super) fn attend_one_token(
         return Ok(None);
     }
     let n_rep = h / kvh;
-    // Read locks on every cache for the pass; each view as (data, offset, head stride, length).
-    let mut guards = Vec::with_capacity(2 * seqs.len());
+    // Read locks on every cache for the pass (forks of one prompt lock its shared buffers once
+    // each); each sequence's keys, then its values, as views of up to two segments.
+    let mut guards = Vec::with_capacity(4 * seqs.len());
     for s in seqs {
-        guards.push(s.keys.storage_and_layout());
-        guards.push(s.values.storage_and_layout());
+        for (k, v) in [&s.kv.shared, &s.kv.own].into_iter().flatten() {
+            guards.push(k.storage_and_layout());
+            guards.push(v.storage_and_layout());
+        }
     }
-    let mut views = Vec::with_capacity(guards.len());
-    for (storage, layout) in &guards {
+    let segment = |at: usize| -> Option<Segment<'_>> {
+        let (storage, layout) = &guards[at];
         let (Storage::Cpu(CpuStorage::F32(data)), [_, len, d]) = (&**storage, layout.dims()) else {
-            return Ok(None);
+            return None;
         };
         let [head_stride, pos_stride, 1] = layout.stride() else {
-            return Ok(None);
+            return None;
         };
-        if *d != hd || *pos_stride != hd {
-            return Ok(None);
-        }
-        views.push(View {
+        (*d == hd && *pos_stride == hd).then_some(Segment {
             data,
             offset: layout.start_offset(),
             head_stride: *head_stride,
             len: *len,
-        });
+        })
+    };
+    let mut views = Vec::with_capacity(2 * seqs.len());
+    let mut at = 0;
+    for s in seqs {
+        // Guards in the order taken: shared keys, shared values, own keys, own values.
+        let mut take = |present: bool| -> Option<Option<Segment<'_>>> {
+            if !present {
+                return Some(None);
+            }
+            at += 1;
+            segment(at - 1).map(Some)
+        };
+        let (shared, own) = (s.kv.shared.is_some(), s.kv.own.is_some());
+        let (Some(ks), Some(vs), Some(ko), Some(vo)) =
+            (take(shared), take(shared), take(own), take(own))
+        else {
+            return Ok(None);
+        };
+        views.push(View::of(ks, ko));
+        views.push(View::of(vs, vo));
     }
     let scale = 1.0 / (hd as f32).sqrt();
     let mut out = vec![0f32; q.len()];
@@ -114,19 +135,49 @@ pub(super) fn attend_one_token(
     Ok(Some(out))
 }
 
-/// A `(kv_heads, len, head_dim)` view of a cache buffer with contiguous rows.
-struct View<'a> {
+/// A `(kv_heads, len, head_dim)` piece of a cache buffer with contiguous rows.
+#[derive(Clone, Copy)]
+struct Segment<'a> {
     data: &'a [f32],
     offset: usize,
     head_stride: usize,
     len: usize,
 }
 
-impl View<'_> {
+/// A sequence's keys (or values): the shared positions `0..split`, then its own.
+struct View<'a> {
+    shared: Segment<'a>,
+    own: Segment<'a>,
+    split: usize,
+    len: usize,
+}
+
+impl<'a> View<'a> {
+    fn of(shared: Option<Segment<'a>>, own: Option<Segment<'a>>) -> Self {
+        let empty = Segment {
+            data: &[],
+            offset: 0,
+            head_stride: 0,
+            len: 0,
+        };
+        let (shared, own) = (shared.unwrap_or(empty), own.unwrap_or(empty));
+        Self {
+            shared,
+            own,
+            split: shared.len,
+            len: shared.len + own.len,
+        }
+    }
+
     /// Row `pos` of head `g`.
     fn row(&self, g: usize, pos: usize, hd: usize) -> &[f32] {
-        let start = self.offset + g * self.head_stride + pos * hd;
-        &self.data[start..start + hd]
+        let (seg, pos) = if pos < self.split {
+            (&self.shared, pos)
+        } else {
+            (&self.own, pos - self.split)
+        };
+        let start = seg.offset + g * seg.head_stride + pos * hd;
+        &seg.data[start..start + hd]
     }
 }
 
@@ -182,60 +233,104 @@ impl pulp::WithSimd for KvGroup<'_> {
         for head in scores.chunks_exact_mut(len.max(1)) {
             softmax_in_place(simd, head);
         }
-        // The probability-weighted sum of the values: per query head, a block of up to four
-        // registers of the output stays in registers over all positions.
+        // The probability-weighted sum of the values: for up to three query heads at a time, a
+        // block of up to four registers of each one's output stays in registers over all the
+        // positions, and each value row is loaded once for all of them.
         let (lanes, tail) = (hd / S::F32_LANES, hd % S::F32_LANES);
-        for (r, o) in out.chunks_exact_mut(hd).enumerate() {
-            let weights = &scores[r * len..(r + 1) * len];
+        let mut r0 = 0;
+        while r0 < n_rep {
+            let heads = (n_rep - r0).min(3);
+            let weights = &scores[r0 * len..(r0 + heads) * len];
+            let o = &mut out[r0 * hd..(r0 + heads) * hd];
             let mut start = 0;
             while start < lanes {
-                let (o_regs, _) = S::as_mut_simd_f32s(&mut o[..lanes * S::F32_LANES]);
-                let block = &mut o_regs[start..(start + 4).min(lanes)];
-                match block.len() {
-                    4 => weighted_sum::<S, 4>(simd, weights, values, g, hd, first, start, block),
-                    3 => weighted_sum::<S, 3>(simd, weights, values, g, hd, first, start, block),
-                    2 => weighted_sum::<S, 2>(simd, weights, values, g, hd, first, start, block),
-                    _ => weighted_sum::<S, 1>(simd, weights, values, g, hd, first, start, block),
+                let regs = (lanes - start).min(4);
+                let sum = WeightedSum {
+                    weights,
+                    len,
+                    values,
+                    g,
+                    hd,
+                    first,
+                    start,
+                    out: &mut *o,
+                };
+                match (heads, regs) {
+                    (3, 4) => sum.run::<S, 3, 4>(simd),
+                    (3, 3) => sum.run::<S, 3, 3>(simd),
+                    (3, 2) => sum.run::<S, 3, 2>(simd),
+                    (3, _) => sum.run::<S, 3, 1>(simd),
+                    (2, 4) => sum.run::<S, 2, 4>(simd),
+                    (2, 3) => sum.run::<S, 2, 3>(simd),
+                    (2, 2) => sum.run::<S, 2, 2>(simd),
+                    (2, _) => sum.run::<S, 2, 1>(simd),
+                    (_, 4) => sum.run::<S, 1, 4>(simd),
+                    (_, 3) => sum.run::<S, 1, 3>(simd),
+                    (_, 2) => sum.run::<S, 1, 2>(simd),
+                    _ => sum.run::<S, 1, 1>(simd),
                 }
                 start += 4;
             }
             if tail > 0 {
-                let o = &mut o[lanes * S::F32_LANES..];
-                o.fill(0.0);
-                for (i, &w) in weights.iter().enumerate() {
-                    let v = &values.row(g, first + i, hd)[lanes * S::F32_LANES..];
-                    for (o, &v) in o.iter_mut().zip(v) {
-                        *o += w * v;
+                for (r, o) in o.chunks_exact_mut(hd).enumerate() {
+                    let o = &mut o[lanes * S::F32_LANES..];
+                    o.fill(0.0);
+                    for (i, &w) in weights[r * len..(r + 1) * len].iter().enumerate() {
+                        let v = &values.row(g, first + i, hd)[lanes * S::F32_LANES..];
+                        for (o, &v) in o.iter_mut().zip(v) {
+                            *o += w * v;
+                        }
                     }
                 }
             }
+            r0 += heads;
         }
     }
 }
 
-/// `block` (registers `start..start + B` of one query head's output) = Σᵢ weights[i] · (the
-/// same registers of value row `first + i`), the B accumulators held in registers.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn weighted_sum<S: pulp::Simd, const B: usize>(
-    simd: S,
-    weights: &[f32],
-    values: &View<'_>,
+/// Registers `start..start + B` of the outputs of `R` query heads (`out`, `R · hd`): Σᵢ
+/// weights[r][i] · (the same registers of value row `first + i`), over the `len` positions in
+/// order, the R · B accumulators held in registers.
+struct WeightedSum<'a, 'v> {
+    weights: &'a [f32],
+    len: usize,
+    values: &'a View<'v>,
     g: usize,
     hd: usize,
     first: usize,
     start: usize,
-    block: &mut [S::f32s],
-) {
-    let mut acc = [simd.splat_f32s(0.0); B];
-    for (i, &w) in weights.iter().enumerate() {
-        let (v, _) = S::as_simd_f32s(values.row(g, first + i, hd));
-        let w = simd.splat_f32s(w);
-        for (a, &v) in acc.iter_mut().zip(&v[start..start + B]) {
-            *a = simd.mul_add_f32s(w, v, *a);
+    out: &'a mut [f32],
+}
+
+impl WeightedSum<'_, '_> {
+    #[inline(always)]
+    fn run<S: pulp::Simd, const R: usize, const B: usize>(self, simd: S) {
+        let Self {
+            weights,
+            len,
+            values,
+            g,
+            hd,
+            first,
+            start,
+            out,
+        } = self;
+        let mut acc = [[simd.splat_f32s(0.0); B]; R];
+        for i in 0..len {
+            let (v, _) = S::as_simd_f32s(values.row(g, first + i, hd));
+            let v = &v[start..start + B];
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let w = simd.splat_f32s(weights[r * len + i]);
+                for (a, &v) in acc.iter_mut().zip(v) {
+                    *a = simd.mul_add_f32s(w, v, *a);
+                }
+            }
+        }
+        for (o, acc) in out.chunks_exact_mut(hd).zip(acc) {
+            let (o, _) = S::as_mut_simd_f32s(o);
+            o[start..start + B].copy_from_slice(&acc);
         }
     }
-    block.copy_from_slice(&acc);
 }
 
 /// `x` ← softmax(x): e^(x − max) a register at a time (the tail through a partial register),
@@ -272,7 +367,7 @@ fn softmax_in_place<S: pulp::Simd>(simd: S, x: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
+    use candle_core::{Device, Tensor};
 
     /// softmax(q·k / √d) · v of one query head over `keys`/`values` rows, in f64.
     fn reference(q: &[f32], keys: &[Vec<f32>], values: &[Vec<f32>]) -> Vec<f64> {
@@ -316,10 +411,21 @@ mod tests {
                 let v: Vec<f32> = (0..kvh * len * hd).map(|i| value(i + salt)).collect();
                 Tensor::from_vec(v, (kvh, len, hd), &Device::Cpu).unwrap()
             };
-            let seqs = [0, 1].map(|s| Cached {
-                keys: cache(7 * s),
-                values: cache(7 * s + 3),
-                first_visible: first,
+            // Sequence 0 holds every position itself; sequence 1 reads its first ones from a
+            // buffer shared with other forks, as a fork of a prompt does.
+            let seqs = [0, 1].map(|s| {
+                let (keys, values) = (cache(7 * s), cache(7 * s + 3));
+                let split = if s == 0 { 0 } else { len / 2 };
+                let part = |t: &Tensor, from: usize, n: usize| {
+                    (n > 0).then(|| t.narrow(1, from, n).unwrap())
+                };
+                Cached {
+                    kv: KvViews {
+                        shared: part(&keys, 0, split).zip(part(&values, 0, split)),
+                        own: part(&keys, split, len - split).zip(part(&values, split, len - split)),
+                    },
+                    first_visible: first,
+                }
             });
             let q: Vec<f32> = (0..2 * h * hd).map(|i| value(i * 3 + 1)).collect();
             let heads = Heads {
@@ -335,8 +441,8 @@ mod tests {
                 for head in 0..h {
                     let g = head / (h / kvh);
                     let at = (s * h + head) * hd;
-                    let want =
-                        reference(&q[at..at + hd], &rows(&seq.keys, g), &rows(&seq.values, g));
+                    let (keys, values) = seq.kv.joined().unwrap().unwrap();
+                    let want = reference(&q[at..at + hd], &rows(&keys, g), &rows(&values, g));
                     for (j, (&a, b)) in got[at..at + hd].iter().zip(&want).enumerate() {
                         assert!(
                             (f64::from(a) - b).abs() < 1e-5,
