@@ -25,7 +25,7 @@ struct Times {
 }
 
 /// Seconds per forward pass of `steps` decoding steps of one row, then of n rows, each row
-/// continuing its own copy of the prefilled `cache` with its own greedy token.
+/// continuing its own fork of the prefilled `cache` with its own greedy token.
 fn step_round(
     model: &LocalModel,
     cache: &KvCache,
