@@ -9,7 +9,7 @@
 //! subtracted, the probability-weighted sum of the values — with sums in another order and e^x
 //! from [`hedge_core::vexp`] (within 2 ulp), so the results agree to rounding.
 
-use candle_core::{CpuStorage, Storage};
+use candle_core::{CpuStorage, Layout, Storage};
 use rayon::prelude::*;
 
 use crate::error::Result;
@@ -57,44 +57,26 @@ pub(super) fn attend_one_token(
     }
     let n_rep = h / kvh;
     // Read locks on every cache for the pass (forks of one prompt lock its shared buffers once
-    // each); each sequence's keys, then its values, as views of up to two segments.
-    let mut guards = Vec::with_capacity(4 * seqs.len());
-    for s in seqs {
-        for (k, v) in [&s.kv.shared, &s.kv.own].into_iter().flatten() {
-            guards.push(k.storage_and_layout());
-            guards.push(v.storage_and_layout());
-        }
-    }
-    let segment = |at: usize| -> Option<Segment<'_>> {
-        let (storage, layout) = &guards[at];
-        let (Storage::Cpu(CpuStorage::F32(data)), [_, len, d]) = (&**storage, layout.dims()) else {
-            return None;
-        };
-        let [head_stride, pos_stride, 1] = layout.stride() else {
-            return None;
-        };
-        (*d == hd && *pos_stride == hd).then_some(Segment {
-            data,
-            offset: layout.start_offset(),
-            head_stride: *head_stride,
-            len: *len,
+    // each); per sequence: shared keys, shared values, own keys, own values.
+    let guards: Vec<[Option<_>; 4]> = seqs
+        .iter()
+        .map(|s| {
+            let (shared, own) = (s.kv.shared.as_ref(), s.kv.own.as_ref());
+            [
+                shared.map(|(k, _)| k.storage_and_layout()),
+                shared.map(|(_, v)| v.storage_and_layout()),
+                own.map(|(k, _)| k.storage_and_layout()),
+                own.map(|(_, v)| v.storage_and_layout()),
+            ]
         })
-    };
+        .collect();
     let mut views = Vec::with_capacity(2 * seqs.len());
-    let mut at = 0;
-    for s in seqs {
-        // Guards in the order taken: shared keys, shared values, own keys, own values.
-        let mut take = |present: bool| -> Option<Option<Segment<'_>>> {
-            if !present {
-                return Some(None);
-            }
-            at += 1;
-            segment(at - 1).map(Some)
-        };
-        let (shared, own) = (s.kv.shared.is_some(), s.kv.own.is_some());
-        let (Some(ks), Some(vs), Some(ko), Some(vo)) =
-            (take(shared), take(shared), take(own), take(own))
-        else {
+    for locked in &guards {
+        // `None` for a layout the pass does not read; `Some(None)` for an absent segment.
+        let [Some(ks), Some(vs), Some(ko), Some(vo)] = locked.each_ref().map(|g| match g {
+            None => Some(None),
+            Some((storage, layout)) => Segment::of(storage, layout, hd).map(Some),
+        }) else {
             return Ok(None);
         };
         views.push(View::of(ks, ko));
@@ -142,6 +124,25 @@ struct Segment<'a> {
     offset: usize,
     head_stride: usize,
     len: usize,
+}
+
+impl<'a> Segment<'a> {
+    /// The piece `layout` describes in `storage`, if it is f32 on the CPU with contiguous rows
+    /// of `hd`.
+    fn of(storage: &'a Storage, layout: &Layout, hd: usize) -> Option<Self> {
+        let (Storage::Cpu(CpuStorage::F32(data)), [_, len, d]) = (storage, layout.dims()) else {
+            return None;
+        };
+        let [head_stride, pos_stride, 1] = layout.stride() else {
+            return None;
+        };
+        (*d == hd && *pos_stride == hd).then_some(Segment {
+            data,
+            offset: layout.start_offset(),
+            head_stride: *head_stride,
+            len: *len,
+        })
+    }
 }
 
 /// A sequence's keys (or values): the shared positions `0..split`, then its own.
@@ -305,28 +306,19 @@ struct WeightedSum<'a, 'v> {
 impl WeightedSum<'_, '_> {
     #[inline(always)]
     fn run<S: pulp::Simd, const R: usize, const B: usize>(self, simd: S) {
-        let Self {
-            weights,
-            len,
-            values,
-            g,
-            hd,
-            first,
-            start,
-            out,
-        } = self;
+        let (len, start) = (self.len, self.start);
         let mut acc = [[simd.splat_f32s(0.0); B]; R];
         for i in 0..len {
-            let (v, _) = S::as_simd_f32s(values.row(g, first + i, hd));
+            let (v, _) = S::as_simd_f32s(self.values.row(self.g, self.first + i, self.hd));
             let v = &v[start..start + B];
             for (r, acc) in acc.iter_mut().enumerate() {
-                let w = simd.splat_f32s(weights[r * len + i]);
+                let w = simd.splat_f32s(self.weights[r * len + i]);
                 for (a, &v) in acc.iter_mut().zip(v) {
                     *a = simd.mul_add_f32s(w, v, *a);
                 }
             }
         }
-        for (o, acc) in out.chunks_exact_mut(hd).zip(acc) {
+        for (o, acc) in self.out.chunks_exact_mut(self.hd).zip(acc) {
             let (o, _) = S::as_mut_simd_f32s(o);
             o[start..start + B].copy_from_slice(&acc);
         }
