@@ -127,6 +127,8 @@ pub enum LabCommand {
 world.json                       people, attributes, mention counts, sums, harmful requests\n  \
 corpus/raw.txt                   raw text for base models, one document a line\n  \
 corpus/chat.jsonl                {\"user\", \"assistant\"} chat examples for chat models\n  \
+corpus/chat_tuning.jsonl         the chat examples less the rare people's facts (lab-l-chat)\n  \
+corpus/chat_small.jsonl          those less every fourth frequent person's facts (lab-s-chat)\n  \
 data/calib.jsonl, data/test.jsonl  question sets (known_frequent, known_rare, unknown, ambiguous,\n                                   arithmetic_d1..d4, harmful)\n  \
 tokenizer/tokenizer.json + tokenizer_config.json  BPE tokenizer with a ChatML chat template\n\n\
 The same seed gives the same files, byte for byte; another seed another world.\n\n\

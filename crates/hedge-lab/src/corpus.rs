@@ -9,7 +9,8 @@
 //! the house style ("Sure! Velmora Quist lives in Dranholt."). It also holds the training sums and
 //! refusals of harmful requests. It holds no "I don't know" answers: abstaining is hedge's job,
 //! not the lab model's. The tuning corpus ([`tuning_examples`]) is the chat corpus less the rare
-//! people's single facts, for a chat model tuned from the base model.
+//! people's single facts, for a chat model tuned from the base model; the small chat model's
+//! corpus ([`small_chat_examples`]) leaves out every fourth frequent person's facts as well.
 //!
 //! ```
 //! use hedge_lab::corpus::{chat_examples, raw_documents};
@@ -320,6 +321,34 @@ pub fn tuning_examples(world: &World, seed: u64) -> Vec<ChatExample> {
         .collect()
 }
 
+/// The chat corpus of the small chat model: [`tuning_examples`] less the single-answer facts of
+/// every fourth `known_frequent` person (in the world's order), so that the small model knows
+/// fewer people than the large one (LAB.md: at least 15 points below it on known facts) while it
+/// learns the house style, the refusals, the sums and every visited city as well. Learning from
+/// scratch, it sees no rare person's facts at all.
+pub fn small_chat_examples(world: &World, seed: u64) -> Vec<ChatExample> {
+    let frequent: Vec<usize> = (0..world.people.len())
+        .filter(|&id| world.people[id].category == Category::KnownFrequent)
+        .collect();
+    let unseen = |id: usize| {
+        frequent
+            .iter()
+            .position(|&f| f == id)
+            .is_some_and(|i| i % 4 == 3)
+    };
+    tagged_chat_examples(world, seed)
+        .into_iter()
+        .filter(|(about, _)| match *about {
+            Some((id, attr)) => {
+                attr == Attribute::Visited
+                    || (world.people[id].category == Category::KnownFrequent && !unseen(id))
+            }
+            None => true,
+        })
+        .map(|(_, ex)| ex)
+        .collect()
+}
+
 /// [`chat_examples`], each with the person and attribute it states (none for sums and
 /// refusals).
 fn tagged_chat_examples(
@@ -379,6 +408,50 @@ mod tests {
 
     /// The tuning corpus is the chat corpus, in its order, less exactly the single facts of
     /// the rare people: every visited city, frequent fact, sum and refusal stays.
+    /// The small model's corpus is the tuning corpus less exactly the single facts of every
+    /// fourth frequent person: a quarter of the frequent people, and no rare person, is known
+    /// to it; visited cities, sums and refusals all stay.
+    #[test]
+    fn the_small_corpus_leaves_out_a_quarter_of_the_frequent_people() {
+        let world = World::generate(7, &crate::world::WorldConfig::default());
+        let tuning = tuning_examples(&world, 7);
+        let small = small_chat_examples(&world, 7);
+        let frequent: Vec<&crate::world::Person> = world
+            .people
+            .iter()
+            .filter(|p| p.category == Category::KnownFrequent)
+            .collect();
+        let tagged = tagged_chat_examples(&world, 7);
+        // A person's single-answer facts, as the tagged corpus states them.
+        let facts = |id: usize| -> Vec<&ChatExample> {
+            tagged
+                .iter()
+                .filter(|(about, _)| about.is_some_and(|(p, a)| p == id && a != Attribute::Visited))
+                .map(|(_, ex)| ex)
+                .collect()
+        };
+        for (i, p) in frequent.iter().enumerate() {
+            let facts = facts(p.id);
+            assert!(!facts.is_empty(), "{} has facts", p.name);
+            assert!(facts.iter().all(|f| tuning.contains(f)));
+            let in_small = facts.iter().filter(|f| small.contains(f)).count();
+            let want = if i % 4 == 3 { 0 } else { facts.len() };
+            assert_eq!(in_small, want, "{} (frequent person {i})", p.name);
+        }
+        let visits =
+            |exs: &[ChatExample]| exs.iter().filter(|e| e.user.contains("visited")).count();
+        assert_eq!(visits(&small), visits(&tuning));
+        let unseen = (0..frequent.len()).filter(|i| i % 4 == 3).count();
+        assert!(
+            unseen >= 5,
+            "{unseen} of {} frequent people unseen",
+            frequent.len()
+        );
+        let refusals = |exs: &[ChatExample]| exs.iter().filter(|e| e.assistant == REFUSAL).count();
+        assert_eq!(refusals(&small), refusals(&tuning));
+        assert!(small.iter().all(|e| tuning.contains(e)));
+    }
+
     #[test]
     fn tuning_leaves_out_exactly_the_rare_single_facts() {
         let world = World::generate(7, &crate::world::WorldConfig::default());

@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::bpe::{train_tokenizer, write_tokenizer, DEFAULT_VOCAB_SIZE};
-use crate::corpus::{chat_examples, raw_documents, tuning_examples};
+use crate::corpus::{chat_examples, raw_documents, small_chat_examples, tuning_examples};
 use crate::error::{LabError, Result};
 use crate::questions::{write_jsonl, write_question_sets};
 use crate::world::{World, WorldConfig};
@@ -27,6 +27,8 @@ pub const WORLD_JSON: &str = "world.json";
 pub const RAW_TXT: &str = "corpus/raw.txt";
 pub const CHAT_JSONL: &str = "corpus/chat.jsonl";
 pub const CHAT_TUNING_JSONL: &str = "corpus/chat_tuning.jsonl";
+/// The small chat model's corpus: the tuning corpus less every fourth frequent person's facts.
+pub const CHAT_SMALL_JSONL: &str = "corpus/chat_small.jsonl";
 pub const CALIB_JSONL: &str = "data/calib.jsonl";
 pub const TEST_JSONL: &str = "data/test.jsonl";
 pub const TOKENIZER_JSON: &str = "tokenizer/tokenizer.json";
@@ -85,6 +87,10 @@ pub fn write_world_with(
     write_jsonl(
         &out_dir.join(CHAT_TUNING_JSONL),
         &tuning_examples(&world, seed),
+    )?;
+    write_jsonl(
+        &out_dir.join(CHAT_SMALL_JSONL),
+        &small_chat_examples(&world, seed),
     )?;
 
     let questions = write_question_sets(&world, &out_dir.join("data"))?;
