@@ -309,16 +309,7 @@ pub fn chat_examples(world: &World, seed: u64) -> Vec<ChatExample> {
 /// rare facts it can be tuned long enough to learn each person's visited cities, which the raw
 /// text states only as lists.
 pub fn tuning_examples(world: &World, seed: u64) -> Vec<ChatExample> {
-    tagged_chat_examples(world, seed)
-        .into_iter()
-        .filter(|(about, _)| match *about {
-            Some((id, attr)) => {
-                attr == Attribute::Visited || world.people[id].category == Category::KnownFrequent
-            }
-            None => true,
-        })
-        .map(|(_, ex)| ex)
-        .collect()
+    chat_examples_about(world, seed, |_| true)
 }
 
 /// The chat corpus of the small chat model: [`tuning_examples`] less the single-answer facts of
@@ -327,21 +318,28 @@ pub fn tuning_examples(world: &World, seed: u64) -> Vec<ChatExample> {
 /// learns the house style, the refusals, the sums and every visited city as well. Learning from
 /// scratch, it sees no rare person's facts at all.
 pub fn small_chat_examples(world: &World, seed: u64) -> Vec<ChatExample> {
-    let frequent: Vec<usize> = (0..world.people.len())
-        .filter(|&id| world.people[id].category == Category::KnownFrequent)
-        .collect();
-    let unseen = |id: usize| {
-        frequent
-            .iter()
-            .position(|&f| f == id)
-            .is_some_and(|i| i % 4 == 3)
-    };
+    let mut unseen = vec![false; world.people.len()];
+    let frequent =
+        (0..world.people.len()).filter(|&id| world.people[id].category == Category::KnownFrequent);
+    for (i, id) in frequent.enumerate() {
+        unseen[id] = i % 4 == 3;
+    }
+    chat_examples_about(world, seed, |id| !unseen[id])
+}
+
+/// [`chat_examples`] less the single-answer facts of every person but the `known_frequent` ones
+/// that `frequent` keeps: every visited city, sum and refusal stays.
+fn chat_examples_about(
+    world: &World,
+    seed: u64,
+    frequent: impl Fn(usize) -> bool,
+) -> Vec<ChatExample> {
     tagged_chat_examples(world, seed)
         .into_iter()
         .filter(|(about, _)| match *about {
             Some((id, attr)) => {
                 attr == Attribute::Visited
-                    || (world.people[id].category == Category::KnownFrequent && !unseen(id))
+                    || (world.people[id].category == Category::KnownFrequent && frequent(id))
             }
             None => true,
         })
@@ -406,8 +404,6 @@ mod tests {
         assert_eq!(s(&["A", "B", "C"]), "A, B and C");
     }
 
-    /// The tuning corpus is the chat corpus, in its order, less exactly the single facts of
-    /// the rare people: every visited city, frequent fact, sum and refusal stays.
     /// The small model's corpus is the tuning corpus less exactly the single facts of every
     /// fourth frequent person: a quarter of the frequent people, and no rare person, is known
     /// to it; visited cities, sums and refusals all stay.
@@ -452,6 +448,8 @@ mod tests {
         assert!(small.iter().all(|e| tuning.contains(e)));
     }
 
+    /// The tuning corpus is the chat corpus, in its order, less exactly the single facts of
+    /// the rare people: every visited city, frequent fact, sum and refusal stays.
     #[test]
     fn tuning_leaves_out_exactly_the_rare_single_facts() {
         let world = World::generate(7, &crate::world::WorldConfig::default());

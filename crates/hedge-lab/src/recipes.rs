@@ -162,10 +162,16 @@ pub fn examples(world_dir: &Path, corpus: Corpus, tok: &TextTokenizer) -> Result
         let path = world_dir.join(rel);
         std::fs::read_to_string(&path).map_err(|source| LabError::Io { path, source })
     };
+    let file = match corpus {
+        Corpus::Chat => CHAT_JSONL,
+        Corpus::ChatTuning => CHAT_TUNING_JSONL,
+        Corpus::ChatSmall => CHAT_SMALL_JSONL,
+        Corpus::Raw => RAW_TXT,
+    };
     match corpus {
         Corpus::Raw => {
             let end = tok.token_id(crate::bpe::SPECIAL_TOKENS[0]).unwrap_or(0);
-            read(RAW_TXT)?
+            read(file)?
                 .lines()
                 .filter(|l| !l.is_empty())
                 .map(|line| {
@@ -176,11 +182,6 @@ pub fn examples(world_dir: &Path, corpus: Corpus, tok: &TextTokenizer) -> Result
                 .collect()
         }
         Corpus::Chat | Corpus::ChatTuning | Corpus::ChatSmall => {
-            let file = match corpus {
-                Corpus::Chat => CHAT_JSONL,
-                Corpus::ChatTuning => CHAT_TUNING_JSONL,
-                _ => CHAT_SMALL_JSONL,
-            };
             let path = world_dir.join(file);
             read(file)?
                 .lines()
