@@ -180,6 +180,7 @@ impl KvCache {
         v: &Tensor,
     ) -> Result<(Tensor, Tensor)> {
         let (kvh, t, hd) = k.dims3()?;
+        self.unshare(layer)?;
         let l = self.reserve(layer, t, (kvh, hd), k)?;
         let Some((kb, vb)) = &l.own else {
             unreachable!("reserve gives the layer its own buffers")
@@ -217,6 +218,27 @@ impl KvCache {
         vb.inplace_op2(v, &write)?;
         l.len += t;
         l.views()
+    }
+
+    /// Moves the positions layer `layer` shares with other forks into its own buffers, once.
+    /// The general attention reads one tensor of keys and one of values: without this, a fork
+    /// decoding on that path would join the shared positions to its own at every step.
+    fn unshare(&mut self, layer: usize) -> Result<()> {
+        let l = &mut self.layers[layer];
+        if l.shared.is_none() {
+            return Ok(());
+        }
+        let Some((k, v)) = l.views()?.joined()? else {
+            unreachable!("a layer with shared positions has some")
+        };
+        let len = k.dim(1)?;
+        let cap = len.next_power_of_two().max(MIN_CAPACITY);
+        l.own = Some((copy_prefix(&k, len, cap)?, copy_prefix(&v, len, cap)?));
+        l.shared = None;
+        l.len = len;
+        // Forks of this cache keep reading its old buffers.
+        *l.frozen.get_mut() = 0;
+        Ok(())
     }
 
     /// Layer `layer`, with own buffers that `t` more positions fit in (grown to a power of two,
@@ -405,5 +427,55 @@ mod tests {
         assert_eq!(cut.0[0][2], vec![400.0, 401.0]);
         assert_eq!(parent.len(), 5);
         assert_eq!(grandchild.len(), 7);
+    }
+
+    /// Where the f32 buffer under `t` starts.
+    fn buffer(t: &Tensor) -> usize {
+        let (storage, _) = t.storage_and_layout();
+        match &*storage {
+            candle_core::Storage::Cpu(CpuStorage::F32(d)) => d.as_ptr() as usize,
+            _ => panic!("an f32 CPU tensor"),
+        }
+    }
+
+    /// On the general path a fork copies the shared positions into its own buffers once: its
+    /// keys and values are then views of one buffer, the same numbers as joined, and the parent
+    /// and the other forks are unchanged.
+    #[test]
+    fn a_fork_appended_on_the_general_path_stops_sharing_once() {
+        let mut parent = KvCache::new(1);
+        let (k, v) = rows(0.0, 5);
+        parent.append_rows(0, (&k, &v), 0, 5).unwrap();
+        let mut child = parent.fork().unwrap();
+        let sibling = parent.fork().unwrap();
+        let one = |base: f32| {
+            let (k, v) = rows(base, 1);
+            (
+                k.transpose(0, 1).unwrap().contiguous().unwrap(),
+                v.transpose(0, 1).unwrap().contiguous().unwrap(),
+            )
+        };
+        let (k1, v1) = one(200.0);
+        let (keys, values) = child.append(0, &k1, &v1).unwrap();
+        assert!(child.layers[0].shared.is_none());
+        let (own_k, _) = child.layers[0].own.clone().unwrap();
+        assert_eq!(
+            buffer(&keys),
+            buffer(&own_k),
+            "a view of the fork's own buffer"
+        );
+        let (k2, v2) = one(300.0);
+        let (keys2, _) = child.append(0, &k2, &v2).unwrap();
+        assert_eq!(buffer(&keys2), buffer(&own_k), "no copy at the next step");
+        let want = positions(&parent.layers[0].views().unwrap());
+        let keys = keys.to_vec3::<f32>().unwrap();
+        let keys2 = keys2.to_vec3::<f32>().unwrap();
+        assert_eq!(keys[0][..5], want.0[0][..]);
+        assert_eq!(keys2[0][..6], keys[0][..]);
+        assert_eq!(keys2[0][6], vec![300.0, 301.0]);
+        assert_eq!(values.to_vec3::<f32>().unwrap()[0][5], vec![-200.0, -201.0]);
+        assert_eq!(parent.len(), 5);
+        assert_eq!(sibling.len(), 5);
+        assert_eq!(positions(&sibling.layers[0].views().unwrap()).0, want.0);
     }
 }
