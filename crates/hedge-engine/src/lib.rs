@@ -45,6 +45,7 @@ pub mod config;
 pub mod encoder;
 pub mod error;
 pub mod generation;
+pub mod huge_pages;
 pub mod kv_cache;
 mod linear;
 pub mod llama;

@@ -11,6 +11,7 @@
 //! bytes per step; the general matmul widens the whole matrix first. Either way the result is bit
 //! for bit that of the same weights widened to f32 when the model was loaded.
 
+mod arena;
 mod rows;
 
 use candle_core::backend::BackendStorage;
@@ -20,6 +21,7 @@ use half::f16;
 use rayon::prelude::*;
 
 use crate::error::Result;
+use crate::huge_pages::HugePages;
 
 /// Up to this many rows take the matrix–vector path.
 const GEMV_MAX_ROWS: usize = 16;
@@ -62,6 +64,18 @@ impl Linear {
     /// waking the thread pool, not by memory).
     pub(crate) fn set_in_cache(&mut self) {
         self.serial_work = rows::SERIAL_WORK_IN_CACHE;
+    }
+
+    /// Moves the weight matrices of `linears` into one buffer per dtype in 2 MB pages, each
+    /// layer keeping a view of it ([`arena`]): decoding streams them all once per step.
+    pub(crate) fn gather_in_huge_pages(linears: Vec<&mut Linear>) -> Result<HugePages> {
+        let mut weights: Vec<&mut Tensor> = linears.into_iter().map(|l| &mut l.weight).collect();
+        arena::gather_in_huge_pages(&mut weights)
+    }
+
+    /// The weight matrix, `(out, in)`.
+    pub(crate) fn weight(&self) -> &Tensor {
+        &self.weight
     }
 
     /// Stacks the output rows of several layers that read the same input into one layer, so

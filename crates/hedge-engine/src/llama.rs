@@ -433,6 +433,13 @@ impl Llama {
             for l in llama.linears_mut() {
                 l.set_in_cache();
             }
+        } else {
+            Linear::gather_in_huge_pages(llama.linears_mut())?;
+            if cfg.tie_word_embeddings {
+                // The embedding is the vocabulary projection: one matrix, not two.
+                llama.embed_tokens =
+                    Embedding::new(llama.lm_head.weight().clone(), cfg.hidden_size);
+            }
         }
         Ok(llama)
     }

@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use hedge_engine::huge_pages::advise_huge_pages;
 use hedge_engine::LocalModel;
 use rayon::prelude::*;
 
@@ -25,7 +26,8 @@ pub(super) fn weight_bytes_per_step(model: &LocalModel) -> usize {
 }
 
 /// A buffer as large as the largest model's step (at most [`MAX_PROBE_BYTES`]), written once so
-/// that every page is real memory.
+/// that every page is real memory, in 2 MB pages where the kernel gives them, as the weights of
+/// a model of that size are ([`hedge_engine::huge_pages`]).
 pub(super) struct ReadProbe {
     buf: Vec<f32>,
 }
@@ -33,9 +35,11 @@ pub(super) struct ReadProbe {
 impl ReadProbe {
     pub(super) fn new(max_bytes: usize) -> Self {
         let len = max_bytes.clamp(4, MAX_PROBE_BYTES) / 4;
-        Self {
-            buf: vec![1.0; len],
-        }
+        let mut buf = Vec::with_capacity(len);
+        advise_huge_pages(buf.spare_capacity_mut());
+        buf.resize(len, 1.0);
+        advise_huge_pages(&buf);
+        Self { buf }
     }
 
     /// GB/s at which all threads read the first `bytes` of the buffer once, summing it: the
