@@ -12,6 +12,7 @@
 //! Everything is accumulated in f64.
 
 use crate::error::{CoreError, Result};
+use crate::vexp::{lanes_in_order, SUM_LANES};
 
 /// Buffers reused from step to step by [`StepStats::compute_with`].
 #[derive(Debug, Default, Clone)]
@@ -148,8 +149,7 @@ impl RowStats {
         // Pass 2: e_v = exp(l_v − max); Z = Σ e_v; S = Σ e_v (l_v − max), skipping e_v = 0
         // (a −inf logit, or an underflow), where 0 · log 0 = 0.
         let exps = &mut scratch.exps;
-        crate::vexp::exp_shifted(logits, max, 1.0, exps);
-        let (z, s) = z_and_s(logits, max, exps);
+        let (z, s) = crate::vexp::exp_shifted_sums(logits, max, exps);
         let ln_z = z.ln();
         // H = −Σ P (d − ln Z) = ln Z − S / Z: a sum of two non-negative terms.
         let entropy = ln_z - s / z;
@@ -196,58 +196,81 @@ impl RowStats {
 
 /// Pass 1: checks every logit and keeps the `keep` best (logit, id) in `sel`, best first,
 /// ties broken by the lower id. `keep` ≥ 1 and ≤ `logits.len()`.
+///
+/// The row goes by blocks of [`BLOCK`]: a block is first checked and its maximum taken in
+/// vector registers, and only a block with a logit above the worst one kept is walked token by
+/// token (after the first blocks, almost none: the selection is the same, at a fraction of the
+/// cost).
 fn select_top(logits: &[f32], keep: usize, sel: &mut Vec<(f32, u32)>) -> Result<()> {
     sel.clear();
     sel.reserve(keep);
-    for (index, &l) in logits.iter().enumerate() {
-        if l.is_nan() || l == f32::INFINITY {
-            return Err(CoreError::BadLogit { index, value: l });
+    let arch = pulp::Arch::new();
+    for (b, block) in logits.chunks(BLOCK).enumerate() {
+        let (max, finite) = arch.dispatch(BlockScan(block));
+        if !finite {
+            let (at, &value) = block
+                .iter()
+                .enumerate()
+                .find(|(_, l)| l.is_nan() || **l == f32::INFINITY)
+                .unwrap_or_else(|| unreachable!("the scan saw a NaN or +inf"));
+            return Err(CoreError::BadLogit {
+                index: b * BLOCK + at,
+                value,
+            });
         }
-        // Ids come in increasing order, so an equal logit never displaces a kept one:
-        // it goes after every kept entry with a logit ≥ its own.
-        if sel.len() == keep {
-            match sel.last() {
-                Some(&(worst, _)) if l > worst => {
-                    sel.pop();
+        if sel.len() == keep && sel.last().is_some_and(|&(worst, _)| max <= worst) {
+            continue;
+        }
+        for (i, &l) in block.iter().enumerate() {
+            // Ids come in increasing order, so an equal logit never displaces a kept one:
+            // it goes after every kept entry with a logit ≥ its own.
+            if sel.len() == keep {
+                match sel.last() {
+                    Some(&(worst, _)) if l > worst => {
+                        sel.pop();
+                    }
+                    _ => continue,
                 }
-                _ => continue,
             }
+            let at = sel.partition_point(|&(kept, _)| kept >= l);
+            // Token ids are u32; a row longer than u32::MAX saturates rather than wraps.
+            let id = u32::try_from(b * BLOCK + i).unwrap_or(u32::MAX);
+            sel.insert(at, (l, id));
         }
-        let at = sel.partition_point(|&(kept, _)| kept >= l);
-        // Token ids are u32; a row longer than u32::MAX saturates rather than wraps.
-        let id = u32::try_from(index).unwrap_or(u32::MAX);
-        sel.insert(at, (l, id));
     }
     Ok(())
 }
 
-/// Lanes of the independent partial sums of passes 2 and 3: the compiler keeps them in vector
-/// registers, where one running sum would wait on each addition.
-const LANES: usize = 8;
+/// Logits per block of the top selection's scan.
+const BLOCK: usize = 256;
 
-/// Z = Σ e_v and S = Σ e_v (l_v − max) over the row, skipping e_v = 0 (a −inf logit, or an
-/// underflow), where 0 · log 0 = 0.
-fn z_and_s(logits: &[f32], max: f64, exps: &[f64]) -> (f64, f64) {
-    let (mut z, mut s) = ([0.0f64; LANES], [0.0f64; LANES]);
-    let mut add = |lane: usize, l: f32, e: f64| {
-        z[lane] += e;
-        s[lane] += if e > 0.0 {
-            e * (f64::from(l) - max)
-        } else {
-            0.0
-        };
-    };
-    let (lc, ec) = (logits.chunks_exact(LANES), exps.chunks_exact(LANES));
-    let (lt, et) = (lc.remainder(), ec.remainder());
-    for (l, e) in lc.zip(ec) {
-        for (lane, (&l, &e)) in l.iter().zip(e).enumerate() {
-            add(lane, l, e);
+/// The largest logit of a block (−inf for none) and whether every one is below +inf (no NaN,
+/// no +inf), in the lanes of the widest registers the CPU has.
+struct BlockScan<'a>(&'a [f32]);
+
+impl pulp::WithSimd for BlockScan<'_> {
+    type Output = (f32, bool);
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> (f32, bool) {
+        let mut max = [f32::NEG_INFINITY; 16];
+        let mut finite = [true; 16];
+        let chunks = self.0.chunks_exact(16);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for lane in 0..16 {
+                let l = c[lane];
+                max[lane] = if l > max[lane] { l } else { max[lane] };
+                finite[lane] &= l < f32::INFINITY;
+            }
         }
+        for (lane, &l) in tail.iter().enumerate() {
+            max[lane] = if l > max[lane] { l } else { max[lane] };
+            finite[lane] &= l < f32::INFINITY;
+        }
+        let m = max.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+        (m, finite.iter().all(|&f| f))
     }
-    for (lane, (&l, &e)) in lt.iter().zip(et).enumerate() {
-        add(lane, l, e);
-    }
-    (z.iter().sum(), s.iter().sum())
 }
 
 /// Pass 3: excess kurtosis of the values P_v = e_v · `inv_z`, population moments about
@@ -255,24 +278,7 @@ fn z_and_s(logits: &[f32], max: f64, exps: &[f64]) -> (f64, f64) {
 fn excess_kurtosis_of_probs(exps: &[f64], inv_z: f64) -> f64 {
     let n = exps.len() as f64;
     let mean = 1.0 / n;
-    let (mut m2, mut m4) = ([0.0f64; LANES], [0.0f64; LANES]);
-    let mut add = |lane: usize, e: f64| {
-        let d = e * inv_z - mean;
-        let d2 = d * d;
-        m2[lane] += d2;
-        m4[lane] += d2 * d2;
-    };
-    let chunks = exps.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for e in chunks {
-        for (lane, &e) in e.iter().enumerate() {
-            add(lane, e);
-        }
-    }
-    for (lane, &e) in tail.iter().enumerate() {
-        add(lane, e);
-    }
-    let (mut m2, mut m4): (f64, f64) = (m2.iter().sum(), m4.iter().sum());
+    let (mut m2, mut m4) = pulp::Arch::new().dispatch(Moments { exps, inv_z, mean });
     m2 /= n;
     m4 /= n;
     let eps_mean = f64::EPSILON * mean;
@@ -283,12 +289,125 @@ fn excess_kurtosis_of_probs(exps: &[f64], inv_z: f64) -> f64 {
     }
 }
 
+/// Σ d² and Σ d⁴ for d = e_v · `inv_z` − `mean`, each in [`SUM_LANES`] lanes added in order
+/// (see [`crate::vexp::exp_shifted_sums`]).
+struct Moments<'a> {
+    exps: &'a [f64],
+    inv_z: f64,
+    mean: f64,
+}
+
+impl pulp::WithSimd for Moments<'_> {
+    type Output = (f64, f64);
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, simd: S) -> (f64, f64) {
+        let Moments { exps, inv_z, mean } = self;
+        let per = (SUM_LANES / S::F64_LANES).max(1);
+        let zero = simd.splat_f64s(0.0);
+        let (inv_z, mean) = (simd.splat_f64s(inv_z), simd.splat_f64s(mean));
+        let (mut m2, mut m4) = ([zero; SUM_LANES], [zero; SUM_LANES]);
+        let (head, tail) = S::as_simd_f64s(exps);
+        let all = simd.equal_f64s(zero, zero);
+        for (j, &e) in head.iter().enumerate() {
+            let (a2, a4) = moment_terms(simd, e, inv_z, mean, all);
+            m2[j % per] = simd.add_f64s(m2[j % per], a2);
+            m4[j % per] = simd.add_f64s(m4[j % per], a4);
+        }
+        // Lanes past the row have d = −mean: they must add nothing.
+        let mut ones = [0.0f64; SUM_LANES];
+        ones[..tail.len()].fill(1.0);
+        let live = simd.greater_than_f64s(simd.partial_load_f64s(&ones[..tail.len()]), zero);
+        let (a2, a4) = moment_terms(simd, simd.partial_load_f64s(tail), inv_z, mean, live);
+        let j = head.len() % per;
+        m2[j] = simd.add_f64s(m2[j], a2);
+        m4[j] = simd.add_f64s(m4[j], a4);
+        (
+            lanes_in_order::<S>(&m2[..per]),
+            lanes_in_order::<S>(&m4[..per]),
+        )
+    }
+}
+
+/// d² and d⁴ for d = e · `inv_z` − `mean` in the `live` lanes, 0 elsewhere. (A function, not a
+/// closure: a closure would lose the target features of the dispatch.)
+#[inline(always)]
+fn moment_terms<S: pulp::Simd>(
+    simd: S,
+    e: S::f64s,
+    inv_z: S::f64s,
+    mean: S::f64s,
+    live: S::m64s,
+) -> (S::f64s, S::f64s) {
+    let d = simd.sub_f64s(simd.mul_f64s(e, inv_z), mean);
+    let d2 = simd.select_f64s(live, simd.mul_f64s(d, d), simd.splat_f64s(0.0));
+    (d2, simd.mul_f64s(d2, d2))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
 
     const NEG_INF: f32 = f32::NEG_INFINITY;
+
+    /// Z, S, m2 and m4 as their definition in eight lanes, one element at a time: what the
+    /// register passes must give bit for bit.
+    fn lane_sums(logits: &[f32], max: f64) -> [f64; 4] {
+        let exps: Vec<f64> = logits
+            .iter()
+            .map(|&l| {
+                let mut e = Vec::new();
+                crate::vexp::exp_shifted(&[l], max, 1.0, &mut e);
+                e[0]
+            })
+            .collect();
+        let (mut z, mut s) = ([0.0f64; 8], [0.0f64; 8]);
+        for (i, (&l, &e)) in logits.iter().zip(&exps).enumerate() {
+            z[i % 8] += e;
+            s[i % 8] += if e > 0.0 {
+                e * (f64::from(l) - max)
+            } else {
+                0.0
+            };
+        }
+        let (z, s): (f64, f64) = (z.iter().sum(), s.iter().sum());
+        let (inv_z, mean) = (1.0 / z, 1.0 / logits.len() as f64);
+        let (mut m2, mut m4) = ([0.0f64; 8], [0.0f64; 8]);
+        for (i, &e) in exps.iter().enumerate() {
+            let d = e * inv_z - mean;
+            m2[i % 8] += d * d;
+            m4[i % 8] += d * d * (d * d);
+        }
+        [z, s, m2.iter().sum(), m4.iter().sum()]
+    }
+
+    #[test]
+    fn register_passes_give_the_bits_of_the_lane_definition() {
+        for len in [1, 3, 7, 8, 9, 15, 16, 17, 31, 100, 1027] {
+            let mut logits: Vec<f32> = (0..len)
+                .map(|i| ((i * 7919 % 613) as f32) * 0.05 - 12.0)
+                .collect();
+            if len > 2 {
+                logits[1] = f32::NEG_INFINITY;
+            }
+            let max = f64::from(logits.iter().copied().fold(f32::NEG_INFINITY, f32::max));
+            let want = lane_sums(&logits, max);
+            let mut exps = Vec::new();
+            let (z, s) = crate::vexp::exp_shifted_sums(&logits, max, &mut exps);
+            let (m2, m4) = pulp::Arch::new().dispatch(Moments {
+                exps: &exps,
+                inv_z: 1.0 / z,
+                mean: 1.0 / len as f64,
+            });
+            let got = [z, s, m2, m4];
+            assert_eq!(
+                got.map(f64::to_bits),
+                want.map(f64::to_bits),
+                "len {len}: {got:?} vs {want:?}"
+            );
+        }
+    }
 
     fn close(a: f64, b: f64, tol: f64) -> bool {
         (a - b).abs() <= tol * (1.0 + b.abs())

@@ -33,6 +33,81 @@ pub fn exp_shifted(values: &[f32], shift: f64, scale: f64, out: &mut Vec<f64>) {
     pulp::Arch::new().dispatch(Exp(out));
 }
 
+/// Lanes of the sums of [`exp_shifted_sums`]: lane `l` adds the elements `l, l + 8, …`,
+/// whatever the registers (one of 8 f64 lanes, two of 4, …), so that every CPU gives the
+/// same bits.
+pub const SUM_LANES: usize = 8;
+
+/// [`exp_shifted`] at scale 1, `out[i]` = e_i = exp(x_i) with x_i = values[i] − shift, and in
+/// the same pass Z = Σ e_i and S = Σ e_i · x_i over the elements with e_i > 0 (so that a −inf
+/// value, whose e is 0, adds 0 and not NaN). Each sum runs in [`SUM_LANES`] lanes, the lanes
+/// then added in order.
+pub fn exp_shifted_sums(values: &[f32], shift: f64, out: &mut Vec<f64>) -> (f64, f64) {
+    struct ExpSums<'a> {
+        values: &'a [f32],
+        shift: f64,
+        out: &'a mut Vec<f64>,
+    }
+    impl pulp::WithSimd for ExpSums<'_> {
+        type Output = (f64, f64);
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, simd: S) -> (f64, f64) {
+            let ExpSums { values, shift, out } = self;
+            out.clear();
+            out.resize(values.len(), 0.0);
+            for (o, &v) in out.iter_mut().zip(values) {
+                *o = f64::from(v) - shift;
+            }
+            // Registers per group of SUM_LANES lanes.
+            let per = (SUM_LANES / S::F64_LANES).max(1);
+            let zero = simd.splat_f64s(0.0);
+            let (mut z, mut s) = ([zero; SUM_LANES], [zero; SUM_LANES]);
+            let (head, tail) = S::as_mut_simd_f64s(out);
+            let n_head = head.len();
+            for (j, v) in head.iter_mut().enumerate() {
+                let (e, es) = exp_and_term(simd, *v);
+                *v = e;
+                z[j % per] = simd.add_f64s(z[j % per], e);
+                s[j % per] = simd.add_f64s(s[j % per], es);
+            }
+            // The tail in a partial register, its missing lanes zero: they add 0.
+            let (e, es) = exp_and_term(simd, simd.partial_load_f64s(tail));
+            simd.partial_store_f64s(tail, e);
+            // The missing lanes had x = 0: e = 1 there, so e is read back from what was stored
+            // (zero beyond the row); their term e·x is 0.
+            let e = simd.partial_load_f64s(tail);
+            let j = n_head % per;
+            z[j] = simd.add_f64s(z[j], e);
+            s[j] = simd.add_f64s(s[j], es);
+            (
+                lanes_in_order::<S>(&z[..per]),
+                lanes_in_order::<S>(&s[..per]),
+            )
+        }
+    }
+    pulp::Arch::new().dispatch(ExpSums { values, shift, out })
+}
+
+/// e^x and the term e·x of S (0 where e = 0).
+#[inline(always)]
+fn exp_and_term<S: Simd>(simd: S, x: S::f64s) -> (S::f64s, S::f64s) {
+    let e = exp_f64s(simd, x);
+    let zero = simd.splat_f64s(0.0);
+    let term = simd.select_f64s(simd.greater_than_f64s(e, zero), simd.mul_f64s(e, x), zero);
+    (e, term)
+}
+
+/// The [`SUM_LANES`] lanes held in `regs` (lane `l` in register `l / lanes`), added in order.
+#[inline(always)]
+pub fn lanes_in_order<S: Simd>(regs: &[S::f64s]) -> f64 {
+    let mut lanes = [0.0f64; SUM_LANES];
+    let (whole, _) = S::as_mut_simd_f64s(&mut lanes);
+    for (to, &from) in whole.iter_mut().zip(regs) {
+        *to = from;
+    }
+    lanes.iter().sum()
+}
+
 /// −125 ln 2: below it we give 0 (e^x < 2.6·10⁻³⁸, the f32 normals' edge), so that 2ⁿ · e^r
 /// never leaves the normal range where adding n to the exponent bits is exact.
 const MIN_X: f32 = -86.643_4;
