@@ -15,6 +15,8 @@ use crate::linear::Linear;
 use crate::rope::Rope;
 
 mod decode_attention;
+#[cfg(target_arch = "x86_64")]
+mod decode_scores;
 mod swiglu;
 
 /// RMSNorm in f32, as transformers' `LlamaRMSNorm`.

@@ -170,6 +170,21 @@ impl<'a> View<'a> {
         }
     }
 
+    /// The rows of head `g` from position `first` on, as two runs of whole rows: the shared
+    /// positions, then the own ones.
+    fn head_rows(&self, g: usize, first: usize, hd: usize) -> [&'a [f32]; 2] {
+        let run = |seg: &Segment<'a>, from: usize| {
+            let start = seg.offset + g * seg.head_stride;
+            seg.data
+                .get(start + from.min(seg.len) * hd..start + seg.len * hd)
+                .unwrap_or(&[])
+        };
+        [
+            run(&self.shared, first),
+            run(&self.own, first.saturating_sub(self.split)),
+        ]
+    }
+
     /// Row `pos` of head `g`.
     fn row(&self, g: usize, pos: usize, hd: usize) -> &[f32] {
         let (seg, pos) = if pos < self.split {
@@ -217,8 +232,14 @@ impl pulp::WithSimd for KvGroup<'_> {
         let len = keys.len.saturating_sub(first);
         scores.clear();
         scores.resize(n_rep * len, 0.0);
+        #[cfg(target_arch = "x86_64")]
+        let done =
+            super::decode_scores::scores_v4(q, keys.head_rows(g, first, hd), hd, scale, scores)
+                .is_some();
+        #[cfg(not(target_arch = "x86_64"))]
+        let done = false;
         // Scores q·k / √d, position-major so that each key row is loaded once.
-        for (i, p) in (first..keys.len).enumerate() {
+        for (i, p) in (first..keys.len).enumerate().filter(|_| !done) {
             let (kv, kt) = S::as_simd_f32s(keys.row(g, p, hd));
             for (r, q) in q.chunks_exact(hd).enumerate() {
                 let (qv, qt) = S::as_simd_f32s(q);
@@ -238,6 +259,7 @@ impl pulp::WithSimd for KvGroup<'_> {
         // block of up to four registers of each one's output stays in registers over all the
         // positions, and each value row is loaded once for all of them.
         let (lanes, tail) = (hd / S::F32_LANES, hd % S::F32_LANES);
+        let value_runs = values.head_rows(g, first, hd);
         let mut r0 = 0;
         while r0 < n_rep {
             let heads = (n_rep - r0).min(3);
@@ -249,10 +271,8 @@ impl pulp::WithSimd for KvGroup<'_> {
                 let sum = WeightedSum {
                     weights,
                     len,
-                    values,
-                    g,
+                    runs: value_runs,
                     hd,
-                    first,
                     start,
                     out: &mut *o,
                 };
@@ -276,8 +296,9 @@ impl pulp::WithSimd for KvGroup<'_> {
                 for (r, o) in o.chunks_exact_mut(hd).enumerate() {
                     let o = &mut o[lanes * S::F32_LANES..];
                     o.fill(0.0);
-                    for (i, &w) in weights[r * len..(r + 1) * len].iter().enumerate() {
-                        let v = &values.row(g, first + i, hd)[lanes * S::F32_LANES..];
+                    let rows = value_runs.iter().flat_map(|run| run.chunks_exact(hd));
+                    for (&w, v) in weights[r * len..(r + 1) * len].iter().zip(rows) {
+                        let v = &v[lanes * S::F32_LANES..];
                         for (o, &v) in o.iter_mut().zip(v) {
                             *o += w * v;
                         }
@@ -290,15 +311,14 @@ impl pulp::WithSimd for KvGroup<'_> {
 }
 
 /// Registers `start..start + B` of the outputs of `R` query heads (`out`, `R · hd`): Σᵢ
-/// weights[r][i] · (the same registers of value row `first + i`), over the `len` positions in
-/// order, the R · B accumulators held in registers.
+/// weights[r][i] · (the same registers of value row i), over the `len` visible positions in
+/// order (`runs`: the shared ones, then the own ones), the R · B accumulators held in
+/// registers.
 struct WeightedSum<'a, 'v> {
     weights: &'a [f32],
     len: usize,
-    values: &'a View<'v>,
-    g: usize,
+    runs: [&'v [f32]; 2],
     hd: usize,
-    first: usize,
     start: usize,
     out: &'a mut [f32],
 }
@@ -306,19 +326,23 @@ struct WeightedSum<'a, 'v> {
 impl WeightedSum<'_, '_> {
     #[inline(always)]
     fn run<S: pulp::Simd, const R: usize, const B: usize>(self, simd: S) {
-        let (len, start) = (self.len, self.start);
+        let (len, start, hd) = (self.len, self.start, self.hd);
         let mut acc = [[simd.splat_f32s(0.0); B]; R];
-        for i in 0..len {
-            let (v, _) = S::as_simd_f32s(self.values.row(self.g, self.first + i, self.hd));
-            let v = &v[start..start + B];
-            for (r, acc) in acc.iter_mut().enumerate() {
-                let w = simd.splat_f32s(self.weights[r * len + i]);
-                for (a, &v) in acc.iter_mut().zip(v) {
-                    *a = simd.mul_add_f32s(w, v, *a);
+        let mut i = 0;
+        for run in self.runs {
+            for row in run.chunks_exact(hd) {
+                let (v, _) = S::as_simd_f32s(row);
+                let v = &v[start..start + B];
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let w = simd.splat_f32s(self.weights[r * len + i]);
+                    for (a, &v) in acc.iter_mut().zip(v) {
+                        *a = simd.mul_add_f32s(w, v, *a);
+                    }
                 }
+                i += 1;
             }
         }
-        for (o, acc) in self.out.chunks_exact_mut(self.hd).zip(acc) {
+        for (o, acc) in self.out.chunks_exact_mut(hd).zip(acc) {
             let (o, _) = S::as_mut_simd_f32s(o);
             o[start..start + B].copy_from_slice(&acc);
         }
