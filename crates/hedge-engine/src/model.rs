@@ -252,8 +252,8 @@ impl LocalModel {
             }
             let logits = self.decoder.forward_seqs(&mut inputs, LogitsAt::Last)?;
             let new_rows: Vec<Vec<f32>> = logits.to_vec2()?;
-            for (k, &i) in active.iter().enumerate() {
-                rows[i].clone_from(&new_rows[k]);
+            for (row, &i) in new_rows.into_iter().zip(&active) {
+                rows[i] = row;
             }
         }
         Ok(seqs
