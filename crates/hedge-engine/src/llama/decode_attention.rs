@@ -238,17 +238,19 @@ impl pulp::WithSimd for KvGroup<'_> {
                 .is_some();
         #[cfg(not(target_arch = "x86_64"))]
         let done = false;
-        // Scores q·k / √d, position-major so that each key row is loaded once.
-        for (i, p) in (first..keys.len).enumerate().filter(|_| !done) {
-            let (kv, kt) = S::as_simd_f32s(keys.row(g, p, hd));
-            for (r, q) in q.chunks_exact(hd).enumerate() {
-                let (qv, qt) = S::as_simd_f32s(q);
-                let mut acc = simd.splat_f32s(0.0);
-                for (&a, &b) in qv.iter().zip(kv) {
-                    acc = simd.mul_add_f32s(a, b, acc);
+        if !done {
+            // Scores q·k / √d, position-major so that each key row is loaded once.
+            for (i, p) in (first..keys.len).enumerate() {
+                let (kv, kt) = S::as_simd_f32s(keys.row(g, p, hd));
+                for (r, q) in q.chunks_exact(hd).enumerate() {
+                    let (qv, qt) = S::as_simd_f32s(q);
+                    let mut acc = simd.splat_f32s(0.0);
+                    for (&a, &b) in qv.iter().zip(kv) {
+                        acc = simd.mul_add_f32s(a, b, acc);
+                    }
+                    let tail: f32 = qt.iter().zip(kt).map(|(a, b)| a * b).sum();
+                    scores[r * len + i] = (simd.reduce_sum_f32s(acc) + tail) * scale;
                 }
-                let tail: f32 = qt.iter().zip(kt).map(|(a, b)| a * b).sum();
-                scores[r * len + i] = (simd.reduce_sum_f32s(acc) + tail) * scale;
             }
         }
         // A softmax per head, the maximum subtracted, e^x a register at a time.
