@@ -11,15 +11,17 @@ use crate::error::Result;
 use crate::huge_pages::{advise_huge_pages, HugePages};
 
 /// Moves the CPU weight matrices `weights` into one buffer per dtype (f32, bf16, f16) in huge
-/// pages, replacing each by a view of it with the same shape and numbers; others are left as
-/// they are. Each matrix is released as soon as it is copied, so that a model needs little more
+/// pages, replacing each by a view of it with the same shape and numbers; others, and trained
+/// variables (whose updates must reach their own tensor), are left as they are. Each matrix is released as soon as it is copied, so that a model needs little more
 /// than its own size while this runs. Returns what the kernel did with the largest buffer.
 pub(crate) fn gather_in_huge_pages(weights: &mut [&mut Tensor]) -> Result<HugePages> {
     let mut answer = (0, HugePages::Unavailable);
     for dtype in [DType::F32, DType::BF16, DType::F16] {
         let mut these: Vec<&mut Tensor> = weights
             .iter_mut()
-            .filter(|w| w.dtype() == dtype && w.device().is_cpu() && w.is_contiguous())
+            .filter(|w| {
+                w.dtype() == dtype && w.device().is_cpu() && w.is_contiguous() && !w.is_variable()
+            })
             .map(|w| &mut **w)
             .collect();
         if these.is_empty() {
