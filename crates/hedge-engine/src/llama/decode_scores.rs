@@ -108,7 +108,7 @@ impl<const REGS: usize> pulp::NullaryFnOnce for ScoresOf<'_, REGS> {
                         *a = sum;
                     }
                     let total = f._mm512_mul_ps(sum_each(simd, &acc), scale);
-                    let lanes: [f32; 16] = bytemuck::cast(total);
+                    let lanes: [f32; 16] = pulp::bytemuck::cast(total);
                     here.copy_from_slice(&lanes[..count]);
                 }
             }
@@ -120,7 +120,7 @@ impl<const REGS: usize> pulp::NullaryFnOnce for ScoresOf<'_, REGS> {
 #[inline(always)]
 fn load(xs: &[f32]) -> __m512 {
     let lanes: [f32; 16] = xs[..16].try_into().unwrap_or([0.0; 16]);
-    bytemuck::cast(lanes)
+    pulp::bytemuck::cast(lanes)
 }
 
 /// Lane p of the result is the sum of the sixteen lanes of `a[p]`: pairs of lanes of two
