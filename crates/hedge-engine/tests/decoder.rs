@@ -3,7 +3,7 @@
 
 mod common;
 
-use candle_core::Tensor;
+use candle_core::{Device, Tensor};
 use hedge_engine::{LogitsAt, SeqInput};
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
@@ -216,4 +216,51 @@ fn a_block_of_new_tokens_decodes_as_one_token_at_a_time() {
         );
         assert!(d < 1e-4, "{ty}: {d}");
     }
+}
+
+/// A model whose weights do not fit in the caches (over 32 MB: its matrices gathered into one
+/// buffer, the tied embedding a view of the vocabulary projection, its decoding passes run on a
+/// worker of the thread pool) decodes as its full forward does, and gives the same bits from a
+/// thread outside the pool as on a pool's own worker.
+#[test]
+fn a_model_too_large_for_the_caches_decodes_the_same_from_any_thread() {
+    let config = r#"{"model_type": "qwen2", "vocab_size": 34000, "hidden_size": 256,
+        "intermediate_size": 384, "num_hidden_layers": 1, "num_attention_heads": 4,
+        "num_key_value_heads": 2, "max_position_embeddings": 64, "rms_norm_eps": 1e-6,
+        "tie_word_embeddings": true}"#;
+    let dir = tempfile::tempdir().unwrap();
+    hedge_engine::write_random_model(config, dir.path(), 3).unwrap();
+    let m = hedge_engine::LocalModel::load(dir.path().to_str().unwrap(), &Device::Cpu).unwrap();
+    let ids = [5u32, 33_999, 17, 2048, 9, 600];
+    let full = m.logits(&ids).unwrap();
+    let decode = || {
+        let mut cache = m.decoder.new_cache();
+        let rows: Vec<Tensor> = ids
+            .iter()
+            .map(|id| {
+                m.decoder
+                    .forward_seqs(
+                        &mut [SeqInput {
+                            tokens: std::slice::from_ref(id),
+                            cache: Some(&mut cache),
+                        }],
+                        LogitsAt::Last,
+                    )
+                    .unwrap()
+            })
+            .collect();
+        Tensor::cat(&rows, 0).unwrap()
+    };
+    let outside = decode();
+    let d = max_abs_diff(&full, &outside);
+    assert!(d < 1e-4, "incremental differs from full forward by {d}");
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let inside = pool.install(decode);
+    assert_eq!(
+        outside.to_vec2::<f32>().unwrap(),
+        inside.to_vec2::<f32>().unwrap()
+    );
 }
