@@ -20,6 +20,7 @@ use crate::args::{Cli, Command};
 
 fn main() -> ExitCode {
     fix_thread_count();
+    join_the_thread_pool();
     match try_main() {
         Ok(code) => code,
         Err(err) => {
@@ -31,6 +32,20 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Makes this thread one of the global thread pool's workers (the pool then starts one thread
+/// fewer). A parallel loop started from outside the pool hands its work to the pool and sleeps
+/// until it is done, then must be woken: a decoding step starts dozens of them (products,
+/// attention, statistics). From a worker the loop shares its work with the other worker and
+/// goes on at once. Measured on 2 cores, each configuration alternated in one session:
+/// lab-l-chat's plain greedy steps 0.516 → 0.425 ms and its γ 5 verify passes 1.11 → 0.88 ms
+/// (`hedge bench speculative`), prefill of 128 tokens 7 100–8 400 → 11 700–13 100 tokens/s
+/// (`hedge bench decode`). An error (a pool already built) leaves the default pool.
+fn join_the_thread_pool() {
+    let _ = rayon::ThreadPoolBuilder::new()
+        .use_current_thread()
+        .build_global();
 }
 
 /// Sets `RAYON_NUM_THREADS` to candle's own choice (the physical cores) when it is not set.
