@@ -95,7 +95,7 @@ pub(super) fn multiply_rows<D: Broadcast>(
                 (6, 2) => tile!(6, 2, r),
                 (6, 3) => tile!(6, 3, r),
                 (6, 4) => tile!(6, 4, r),
-                (4, 5) => tile!(4, 5, r),
+                (5, 5) => tile!(5, 5, r),
                 (4, 6) => tile!(4, 6, r),
                 (3, 7) => tile!(3, 7, r),
                 (3, 8) => tile!(3, 8, r),
