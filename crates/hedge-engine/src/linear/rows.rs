@@ -76,8 +76,8 @@ pub(super) const SERIAL_WORK: usize = 1 << 18;
 /// with this bound than with [`SERIAL_WORK`]; SmolLM2-135M, 540 MB, 1.4× slower).
 pub(super) const SERIAL_WORK_IN_CACHE: usize = 1 << 21;
 
-/// f16 rows are widened this many at a time into a per-task buffer (a multiple of every tile's
-/// rows, so that only the end of a block has a partial tile).
+/// f16 rows are widened about this many at a time into a per-task buffer (rounded down to a
+/// multiple of the tile's rows, so that only the end of a block has a partial tile).
 const WIDEN_ROWS: usize = 12;
 
 /// `x (t, k)` times `w (n, k)`ᵀ: `(t, n)` row-major. Each task owns a block of weight rows (a
@@ -428,8 +428,8 @@ impl Weight for f16 {
     }
 }
 
-/// An f16 block widened [`WIDEN_ROWS`] rows at a time into the task's buffer: `multiply(rows in
-/// f32, out, index of their first row)` for each piece.
+/// An f16 block widened [`WIDEN_ROWS`] rows (rounded down to whole tiles) at a time into the
+/// task's buffer: `multiply(rows in f32, out, index of their first row)` for each piece.
 #[inline(always)]
 fn widened(b: Block<'_, f16>, mut multiply: impl FnMut(&[f32], &mut [&mut [f32]], usize)) {
     let Block {
@@ -441,10 +441,10 @@ fn widened(b: Block<'_, f16>, mut multiply: impl FnMut(&[f32], &mut [&mut [f32]]
     } = b;
     let k = inputs.k;
     let rows = out.first().map_or(0, |o| o.len());
-    debug_assert_eq!(WIDEN_ROWS % tile.rows, 0);
+    let piece = (WIDEN_ROWS / tile.rows.max(1) * tile.rows).max(1);
     let mut r = 0;
     while r < rows {
-        let m = WIDEN_ROWS.min(rows - r);
+        let m = piece.min(rows - r);
         if buf.len() < m * k {
             buf.resize(m * k, 0.0);
         }
