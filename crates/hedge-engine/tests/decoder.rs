@@ -4,7 +4,7 @@
 mod common;
 
 use candle_core::{Device, Tensor};
-use hedge_engine::{LogitsAt, SeqInput};
+use hedge_engine::{KvCache, LocalModel, LogitsAt, SeqInput};
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
     (a - b)
@@ -16,6 +16,19 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
 }
 
 const IDS: [u32; 12] = [5, 77, 300, 12, 9, 150, 151, 42, 8, 260, 3, 99];
+
+/// One token through the decoder after what `cache` holds: the logits of its position.
+fn decode_one(m: &LocalModel, id: u32, cache: &mut KvCache) -> Tensor {
+    m.decoder
+        .forward_seqs(
+            &mut [SeqInput {
+                tokens: &[id],
+                cache: Some(cache),
+            }],
+            LogitsAt::Last,
+        )
+        .unwrap()
+}
 
 #[test]
 fn incremental_decoding_matches_full_forward() {
@@ -35,18 +48,8 @@ fn incremental_decoding_matches_full_forward() {
                 LogitsAt::All,
             )
             .unwrap()];
-        for id in &IDS[5..] {
-            rows.push(
-                m.decoder
-                    .forward_seqs(
-                        &mut [SeqInput {
-                            tokens: std::slice::from_ref(id),
-                            cache: Some(&mut cache),
-                        }],
-                        LogitsAt::Last,
-                    )
-                    .unwrap(),
-            );
+        for &id in &IDS[5..] {
+            rows.push(decode_one(&m, id, &mut cache));
         }
         let inc = Tensor::cat(&rows, 0).unwrap();
         let d = max_abs_diff(&full, &inc);
@@ -119,17 +122,7 @@ fn forked_caches_are_independent() {
         )
         .unwrap();
     let mut fork = base.fork().unwrap();
-    let step = |cache: &mut hedge_engine::KvCache, id: u32| {
-        m.decoder
-            .forward_seqs(
-                &mut [SeqInput {
-                    tokens: &[id],
-                    cache: Some(cache),
-                }],
-                LogitsAt::Last,
-            )
-            .unwrap()
-    };
+    let step = |cache: &mut KvCache, id: u32| decode_one(&m, id, cache);
     let on_fork = step(&mut fork, 7);
     let on_base = step(&mut base, 8);
     let full7 = m
@@ -230,24 +223,14 @@ fn a_model_too_large_for_the_caches_decodes_the_same_from_any_thread() {
         "tie_word_embeddings": true}"#;
     let dir = tempfile::tempdir().unwrap();
     hedge_engine::write_random_model(config, dir.path(), 3).unwrap();
-    let m = hedge_engine::LocalModel::load(dir.path().to_str().unwrap(), &Device::Cpu).unwrap();
+    let m = LocalModel::load(dir.path().to_str().unwrap(), &Device::Cpu).unwrap();
     let ids = [5u32, 33_999, 17, 2048, 9, 600];
     let full = m.logits(&ids).unwrap();
     let decode = || {
         let mut cache = m.decoder.new_cache();
         let rows: Vec<Tensor> = ids
             .iter()
-            .map(|id| {
-                m.decoder
-                    .forward_seqs(
-                        &mut [SeqInput {
-                            tokens: std::slice::from_ref(id),
-                            cache: Some(&mut cache),
-                        }],
-                        LogitsAt::Last,
-                    )
-                    .unwrap()
-            })
+            .map(|&id| decode_one(&m, id, &mut cache))
             .collect();
         Tensor::cat(&rows, 0).unwrap()
     };
