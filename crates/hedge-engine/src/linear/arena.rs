@@ -12,8 +12,9 @@ use crate::huge_pages::{advise_huge_pages, HugePages};
 
 /// Moves the CPU weight matrices `weights` into one buffer per dtype (f32, bf16, f16) in huge
 /// pages, replacing each by a view of it with the same shape and numbers; others, and trained
-/// variables (whose updates must reach their own tensor), are left as they are. Each matrix is released as soon as it is copied, so that a model needs little more
-/// than its own size while this runs. Returns what the kernel did with the largest buffer.
+/// variables (whose updates must reach their own tensor), are left as they are. Each matrix is
+/// released as soon as it is copied, so that a model needs little more than its own size while
+/// this runs. Returns what the kernel did with the largest buffer.
 pub(crate) fn gather_in_huge_pages(weights: &mut [&mut Tensor]) -> Result<HugePages> {
     let mut answer = (0, HugePages::Unavailable);
     for dtype in [DType::F32, DType::BF16, DType::F16] {

@@ -264,7 +264,8 @@ fn sum_halves(v4: V4, c: [__m512; 8]) -> [f32; 2 * LANES] {
             f._mm512_shuffle_f32x4::<0b11_01_11_01>(x, y),
         )
     };
-    // In every block, lanes (0, 2) and (1, 3) of two registers: [x₀ + x₂, x₁ + x₃, y₀ + y₂, y₁ + y₃].
+    // In every block, lanes (0, 2) and (1, 3) of two registers:
+    // [x₀ + x₂, x₁ + x₃, y₀ + y₂, y₁ + y₃].
     let pairs = |x: __m512, y: __m512| {
         f._mm512_add_ps(
             f._mm512_shuffle_ps::<0b01_00_01_00>(x, y),
